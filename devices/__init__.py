@@ -1,0 +1,1 @@
+"""Hardware abstractions: protocol drivers and ophyd devices (``labctl.devices``)."""

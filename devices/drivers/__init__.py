@@ -1,0 +1,1 @@
+"""One module per real instrument model; protocol level, no ophyd."""

@@ -1,0 +1,1 @@
+"""Pure numpy analysis: SAR, thermal dose, photothermal conversion efficiency, control."""

@@ -1,0 +1,1 @@
+"""Floor 1 of labctl: transports, clocks, units, errors and safety limits."""

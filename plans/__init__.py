@@ -1,0 +1,1 @@
+"""Bluesky plans for hyperthermia, photothermal therapy and imaging (``labctl.plans``)."""

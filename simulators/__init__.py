@@ -1,0 +1,1 @@
+"""Simulated bench: sample physics and emulators that speak the instruments' protocols."""

@@ -1,0 +1,1 @@
+"""Instrument emulators: bytes in, bytes out, driving and reading the simulated world."""
