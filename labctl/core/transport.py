@@ -249,15 +249,32 @@ class VisaTransport(Transport):
         self._res.write_raw(data)
 
     def _raw_read(self, timeout_s: float) -> bytes:
+        # VISA reads are framed by the termination character: see read_until.
+        return b""
+
+    def read_until(self, terminator: bytes, timeout: float | None = None,
+                   command: bytes | None = None) -> bytes:
+        """One VISA read terminated by ``terminator`` (VISA's termchar does the framing)."""
         import pyvisa
 
-        self._res.timeout = max(int(timeout_s * 1000), 1)
-        try:
-            return bytes(self._res.read_raw(4096))
-        except pyvisa.errors.VisaIOError as exc:
-            if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
-                return b""
-            raise
+        timeout = self.timeout if timeout is None else timeout
+        with self.lock:
+            self._res.timeout = max(int(timeout * 1000), 1)
+            self._res.read_termination = terminator.decode("latin-1")
+            try:
+                data = bytes(self._res.read_raw())
+            except pyvisa.errors.VisaIOError as exc:
+                what = f"to {command!r} " if command is not None else ""
+                if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+                    raise TransportError(
+                        f"no reply {what}ending in {terminator!r} from {self.address} "
+                        f"within {timeout:g} s") from None
+                raise TransportError(f"reading {what}from {self.address} failed: {exc}") from exc
+            finally:
+                self._res.read_termination = None
+            if self.log is not None:
+                self.log.add("in", data)
+            return data
 
     def _raw_close(self) -> None:
         self._res.close()

@@ -1,0 +1,94 @@
+"""The simulated twin of a bench: its sample model, world and one emulator per device.
+
+Used by ``Bench`` in ``mode: sim`` (emulators in process, reached through ``sim://``)
+and by ``labctl sim serve`` (emulators behind loopback TCP sockets).
+"""
+
+from __future__ import annotations
+
+import math
+
+from labctl.config import AMFConfig, BenchConfig, LaserConfig, ThermometerConfig
+from labctl.core.clock import Clock
+from labctl.core.errors import ConfigError
+from labctl.registry import INSTRUMENTS, load_object
+
+__all__ = ["SimTwin", "build_sim_twin"]
+
+
+class SimTwin:
+    """The world (sample + clock + rng) and the emulators standing in for a bench."""
+
+    def __init__(self, world, emulators: dict) -> None:
+        self.world = world
+        self.emulators = emulators
+
+    @property
+    def sample(self):
+        return self.world.sample
+
+
+def _emulator_options(name: str, dev, sample) -> dict:
+    """Keyword arguments for a device's emulator, from its bench-file section."""
+    from labctl.simulators.probes import FiberProbe
+
+    if isinstance(dev, ThermometerConfig):
+        probes = {}
+        positions = tuple(sample.positions)
+        for idx, role in dev.channels.items():
+            pc = dev.probes.get(role)
+            position = (pc.position if pc and pc.position else role)
+            if position not in positions:
+                if pc and pc.position:
+                    raise ConfigError(
+                        f"devices.{name}.probes.{role}.position: {position!r} is not a "
+                        f"position of the sample (known: {', '.join(positions)})")
+                continue  # no probe at a position the sample does not have: reads ---.-
+            kw = pc.model_dump(exclude={"position"}) if pc else {}
+            probes[idx] = FiberProbe(position, **kw)
+        unknown_roles = set(dev.probes) - set(dev.channels.values())
+        if unknown_roles:
+            raise ConfigError(f"devices.{name}.probes: roles {sorted(unknown_roles)} are not "
+                              "channels of this thermometer")
+        return {"channels": dev.model_channels, "probes": probes}
+    if isinstance(dev, AMFConfig):
+        return {"unit_address": dev.unit_address,
+                "coil_calibration": dict(dev.coil_calibration)}
+    if isinstance(dev, LaserConfig):
+        return {"wavelength_nm": dev.wavelength_nm, "spot_diameter_mm": dev.spot_diameter_mm,
+                "slope_W_per_A": dev.slope_W_per_A, "threshold_A": dev.threshold_A,
+                "current_limit_A": dev.current_limit_A}
+    raise ConfigError(f"devices.{name}: no emulator for kind {dev.kind!r}")
+
+
+def build_sim_twin(config: BenchConfig, clock: Clock) -> SimTwin:
+    """Build the sample model and every device's emulator for ``config``."""
+    from labctl.simulators.sample import make_sample
+    from labctl.simulators.world import SimWorld
+
+    if config.sample is None:
+        raise ConfigError(f"bench {config.name!r}: a simulated bench needs a 'sample' section")
+    params = dict(config.sample)
+    kind = params.pop("kind", None)
+    if kind is None:
+        raise ConfigError(f"bench {config.name!r}: sample.kind is missing (vial or mouse_tumor)")
+    try:
+        sample = make_sample(kind, **params)
+    except ConfigError as exc:
+        raise ConfigError(f"bench {config.name!r}, sample: {exc}") from None
+    world = SimWorld(clock, sample, seed=config.seed)
+    emulators = {}
+    for name, dev in config.devices.items():
+        entry = INSTRUMENTS[dev.driver]
+        cls = load_object(entry.emulator)
+        options = {**_emulator_options(name, dev, sample), **dev.sim}
+        try:
+            emulators[name] = cls(world, name=name, **options)
+        except TypeError as exc:
+            raise ConfigError(f"devices.{name}.sim: {exc}") from None
+    return SimTwin(world, emulators)
+
+
+def spot_area_cm2(spot_diameter_mm: float) -> float:
+    """Area of a round spot, cm^2."""
+    return math.pi * (spot_diameter_mm / 20.0) ** 2
