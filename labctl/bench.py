@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from labctl.config import AMFConfig, BenchConfig, LaserConfig, ThermometerConfig
-from labctl.config import load_bench_config
+from labctl.config import AMFConfig, BenchConfig, LaserConfig, ThermometerConfig, load_bench_config
 from labctl.core.clock import Clock, SimClock, WallClock, install_sleep_handler
 from labctl.core.errors import ConfigError, LabctlError
 from labctl.core.transport import open_transport

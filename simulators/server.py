@@ -9,6 +9,7 @@ bytes from a client go to ``emulator.write``; whatever the emulator has to say
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -105,10 +106,8 @@ class EmulatorServer:
 
     def _drop(self, conn: socket.socket) -> None:
         name = self._clients.pop(conn, None)
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(conn)
-        except (KeyError, ValueError):
-            pass
         conn.close()
         if name is not None and name not in self._clients.values():
             close = getattr(self._emulators[name], "close_connection", None)
@@ -124,9 +123,7 @@ class EmulatorServer:
         for conn in list(self._clients):
             self._drop(conn)
         for sock in self._listeners.values():
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(sock)
-            except (KeyError, ValueError):
-                pass
             sock.close()
         self._sel.close()
