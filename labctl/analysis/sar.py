@@ -34,7 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
+
+from labctl.analysis._fitting import clean_series, phi, poly_fit, r_squared, residual_std
 
 __all__ = [
     "WATER_C_J_PER_KGK",
@@ -133,58 +134,6 @@ def ilp_nH_m2_per_kg(sar_W_per_g: float, field_A_m: float, frequency_Hz: float) 
 # --------------------------------------------------------------------------- helpers
 
 
-def _clean(t_s: np.ndarray, T_C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float arrays without NaN/inf samples; time must be non-decreasing."""
-    t = np.asarray(t_s, dtype=float).ravel()
-    T = np.asarray(T_C, dtype=float).ravel()
-    if t.shape != T.shape:
-        raise ValueError(f"t_s and T_C differ in length ({t.size} vs {T.size})")
-    ok = np.isfinite(t) & np.isfinite(T)
-    t, T = t[ok], T[ok]
-    if np.any(np.diff(t) < 0):
-        raise ValueError("t_s must be non-decreasing")
-    return t, T
-
-
-def _poly_fit(
-    x: np.ndarray, y: np.ndarray, order: int, w: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Least squares polynomial, coefficients in increasing powers.
-
-    Returns ``(coef, cov, residuals)``; ``cov`` is scaled by the residual variance.
-    ``w`` are weights (inverse variances up to a common factor).
-    """
-    n = x.size
-    if n < order + 2:
-        raise ValueError(f"need at least {order + 2} samples for an order-{order} fit, got {n}")
-    X = np.vander(x, order + 1, increasing=True)
-    sw = np.ones(n) if w is None else np.sqrt(w)
-    coef, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
-    resid = y - X @ coef
-    s2 = float(np.sum((sw * resid) ** 2) / (n - order - 1))
-    cov = s2 * np.linalg.pinv((X * sw[:, None]).T @ (X * sw[:, None]))
-    return coef, cov, resid
-
-
-def _r_squared(y: np.ndarray, resid: np.ndarray) -> float:
-    ss_tot = float(np.sum((y - np.mean(y)) ** 2))
-    ss_res = float(np.sum(resid**2))
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-
-
-def _resid_std(resid: np.ndarray, n_params: int) -> float:
-    dof = max(resid.size - n_params, 1)
-    return float(np.sqrt(np.sum(resid**2) / dof))
-
-
-def _phi(x: np.ndarray) -> np.ndarray:
-    """(1 - exp(-x)) / x, continuous at x = 0."""
-    x = np.asarray(x, dtype=float)
-    small = np.abs(x) < 1e-9
-    xs = np.where(small, 1.0, x)
-    return np.where(small, 1.0 - 0.5 * x, -np.expm1(-xs) / xs)
-
-
 def _heating_segment(
     t: np.ndarray, T: np.ndarray, t_on_s: float, t_off_s: float | None, skip_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +178,7 @@ def _estimate_ambient(t: np.ndarray, T: np.ndarray, t_on_s: float, baseline_s: f
     if np.count_nonzero(pre) >= 3:
         return float(np.mean(T[pre]))
     x, y = _heating_segment(t, T, t_on_s, t_on_s + 30.0, DEFAULT_SKIP_S)
-    coef, _, _ = _poly_fit(x, y, 2)
+    coef, _, _ = poly_fit(x, y, 2)
     return float(coef[0])
 
 
@@ -262,10 +211,10 @@ def sar_initial_slope(
     """
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order}")
-    t, T = _clean(t_s, T_C)
+    t, T = clean_series(t_s, T_C)
     end = t_on_s + window_s if t_off_s is None else min(t_on_s + window_s, t_off_s)
     x, y = _heating_segment(t, T, t_on_s, end, skip_s)
-    coef, cov, resid = _poly_fit(x, y, order)
+    coef, cov, resid = poly_fit(x, y, order)
     slope, slope_std = float(coef[1]), float(np.sqrt(cov[1, 1]))
     details: dict[str, float] = {
         "order": float(order),
@@ -284,8 +233,8 @@ def sar_initial_slope(
         field_A_m,
         frequency_Hz,
         loss_W_per_K=None,
-        r_squared=_r_squared(y, resid),
-        residual_std_K=_resid_std(resid, order + 1),
+        r_squared=r_squared(y, resid),
+        residual_std_K=residual_std(resid, order + 1),
         n_points=int(x.size),
         details=details,
     )
@@ -316,7 +265,7 @@ def sar_corrected_slope(
     field-on (or the extrapolated temperature at field-on if there is no baseline).
     Needs at least 3 windows.
     """
-    t, T = _clean(t_s, T_C)
+    t, T = clean_series(t_s, T_C)
     C = heat_capacity_J_per_K
     if ambient_C is None:
         ambient_C = _estimate_ambient(t, T, t_on_s, baseline_s)
@@ -333,7 +282,7 @@ def sar_corrected_slope(
         n = np.count_nonzero(sel)
         if n >= 4:
             xc = x[sel].mean()
-            coef, _, _ = _poly_fit(x[sel] - xc, y[sel], 2 if n >= 5 else 1)
+            coef, _, _ = poly_fit(x[sel] - xc, y[sel], 2 if n >= 5 else 1)
             slopes.append(coef[1])
             dT.append(coef[0] - ambient_C)
         start += step
@@ -343,11 +292,11 @@ def sar_corrected_slope(
             f"got {len(slopes)}: record longer or shorten window_s"
         )
     slopes_a, dT_a = np.array(slopes), np.array(dT)
-    coef, cov, resid_w = _poly_fit(dT_a, slopes_a, 1)
+    coef, cov, resid_w = poly_fit(dT_a, slopes_a, 1)
     rate, k = float(coef[0]), float(-coef[1])
     # Temperature-domain check: the lumped model with the fitted P/C and L/C, free T(t_on).
     e = np.exp(-k * x)
-    drift = rate * x * _phi(k * x)
+    drift = rate * x * phi(k * x)
     c0 = float(np.sum(e * (y - ambient_C - drift)) / np.sum(e * e))
     resid = y - (ambient_C + c0 * e + drift)
     return _make_result(
@@ -359,16 +308,16 @@ def sar_corrected_slope(
         field_A_m,
         frequency_Hz,
         loss_W_per_K=k * C,
-        r_squared=_r_squared(y, resid),
-        residual_std_K=_resid_std(resid, 3),
+        r_squared=r_squared(y, resid),
+        residual_std_K=residual_std(resid, 3),
         n_points=int(x.size),
         details={
             "ambient_C": float(ambient_C),
             "n_windows": float(len(slopes)),
             "window_s": float(window_s),
             "skip_s": float(skip_s),
-            "slope_fit_r_squared": _r_squared(slopes_a, resid_w),
-            "slope_fit_residual_std_K_per_s": _resid_std(resid_w, 2),
+            "slope_fit_r_squared": r_squared(slopes_a, resid_w),
+            "slope_fit_residual_std_K_per_s": residual_std(resid_w, 2),
             "loss_std_W_per_K": float(np.sqrt(cov[1, 1]) * C),
         },
     )
@@ -376,7 +325,7 @@ def sar_corrected_slope(
 
 def _box_lucas_model(x: np.ndarray, T0: float, s: float, B: float) -> np.ndarray:
     """T0 + (s/B)(1 - exp(-B x)) written to stay finite at B = 0."""
-    return T0 + s * x * _phi(B * x)
+    return T0 + s * x * phi(B * x)
 
 
 def sar_box_lucas(
@@ -397,7 +346,7 @@ def sar_box_lucas(
     slope) so the fit stays well conditioned on curves far from saturation.  For the
     lumped model ``B = L/C`` and ``A = P/L``; ``T_0`` is free, which absorbs probe lag.
     """
-    t, T = _clean(t_s, T_C)
+    t, T = clean_series(t_s, T_C)
     C = heat_capacity_J_per_K
     x, y = _heating_segment(t, T, t_on_s, t_off_s, skip_s)
     if x.size < 6:
@@ -405,11 +354,13 @@ def sar_box_lucas(
     duration = float(x[-1])
     if duration <= 0:
         raise ValueError("heating segment has zero duration")
-    q, _, _ = _poly_fit(x, y, 2)
+    q, _, _ = poly_fit(x, y, 2)
     s0 = float(q[1]) if q[1] != 0 else float(np.ptp(y) / duration)
     B0 = float(np.clip(-2.0 * q[2] / s0, 0.01 / duration, 10.0 / duration))
     lower = [-np.inf, -np.inf, -1.0 / duration]
     upper = [np.inf, np.inf, np.inf]
+    from scipy.optimize import OptimizeWarning, curve_fit  # deferred: slow import
+
     with warnings.catch_warnings():
         # A singular covariance is reported as NaN uncertainty below.
         warnings.simplefilter("ignore", OptimizeWarning)
@@ -434,8 +385,8 @@ def sar_box_lucas(
         field_A_m,
         frequency_Hz,
         loss_W_per_K=B * C,
-        r_squared=_r_squared(y, resid),
-        residual_std_K=_resid_std(resid, 3),
+        r_squared=r_squared(y, resid),
+        residual_std_K=residual_std(resid, 3),
         n_points=int(x.size),
         details={
             "T0_C": T0,
@@ -478,9 +429,7 @@ def sar_all(
     results: dict[str, SARResult | None] = {}
     errors: dict[str, str] = {}
     calls = {
-        "initial_slope": lambda: sar_initial_slope(
-            t_s, T_C, order=initial_slope_order, **common
-        ),
+        "initial_slope": lambda: sar_initial_slope(t_s, T_C, order=initial_slope_order, **common),
         "corrected_slope": lambda: sar_corrected_slope(t_s, T_C, ambient_C=ambient_C, **common),
         "box_lucas": lambda: sar_box_lucas(t_s, T_C, **common),
     }

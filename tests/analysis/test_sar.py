@@ -61,9 +61,7 @@ def rel_err(value: float) -> float:
 
 
 def test_heat_capacity_sum() -> None:
-    assert heat_capacity_J_per_K([(1e-3, WATER_C_J_PER_KGK), (2e-3, 840.0)]) == pytest.approx(
-        5.866
-    )
+    assert heat_capacity_J_per_K([(1e-3, WATER_C_J_PER_KGK), (2e-3, 840.0)]) == pytest.approx(5.866)
     with pytest.raises(ValueError):
         heat_capacity_J_per_K([(-1.0, 4186.0)])
 
@@ -123,9 +121,7 @@ def test_noisy_quantised_curve_within_two_percent(loss: float) -> None:
         assert rel_err(r.sar_W_per_g) < 0.02, r
         # the reported uncertainty is honest: the error is within 4 sigma
         assert abs(r.sar_W_per_g - SAR_TRUE) < 4 * r.sar_std_W_per_g + 1e-3 * SAR_TRUE
-        assert r.ilp_nH_m2_per_kg == pytest.approx(
-            ilp_nH_m2_per_kg(r.sar_W_per_g, 8000.0, 230e3)
-        )
+        assert r.ilp_nH_m2_per_kg == pytest.approx(ilp_nH_m2_per_kg(r.sar_W_per_g, 8000.0, 230e3))
         assert 0.04 < r.residual_std_K < 0.08  # noise plus quantisation: ~0.058 C
     assert summary.spread_percent < 6.0
 
