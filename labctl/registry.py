@@ -30,7 +30,7 @@ INSTRUMENTS: dict[str, InstrumentEntry] = {
     "ambrell_easyheat": InstrumentEntry(
         "labctl.devices.drivers.ambrell_easyheat:AmbrellEasyHeat",
         "labctl.devices.amf:AMFGenerator",
-        "labctl.simulators.instruments.ambrell_easyheat:EasyHeatEmulator",
+        "labctl.simulators.instruments.ambrell_easyheat:AmbrellEasyHeatEmulator",
         "serial",
     ),
     "thorlabs_itc4000": InstrumentEntry(

@@ -52,7 +52,7 @@ def _emulator_options(name: str, dev, sample) -> dict:
                               "channels of this thermometer")
         return {"channels": dev.model_channels, "probes": probes}
     if isinstance(dev, AMFConfig):
-        return {"unit_address": dev.unit_address,
+        return {"address": dev.unit_address,
                 "coil_calibration": dict(dev.coil_calibration)}
     if isinstance(dev, LaserConfig):
         return {"wavelength_nm": dev.wavelength_nm, "spot_diameter_mm": dev.spot_diameter_mm,

@@ -1,0 +1,454 @@
+"""Emulator of an Ambrell EASYHEAT induction heater driving a resonant AMF coil.
+
+Speaks the RS-485 ASCII protocol described in ``labctl.devices.drivers.ambrell_easyheat``
+(frames ``address,command,argument`` + CR; replies + CR LF; ``<addr>,OK`` /
+``<addr>,ERR,<code>``; broadcasts and frames for other addresses are not answered).
+The inferred details (command names ``hon``, ``stat``, ``faults``, ``reset``,
+``remote``/``local``, ``tank``/``tanks``, the error codes and fault bits) are
+repeated here on the instrument side, since an emulator never imports a driver.
+
+Physics:
+
+- the capacitor bank offers a few resonant frequencies (keys of ``coil_calibration``);
+  the peak field at the sample is ``H = k(f) * I`` (``k`` in kA/m per A of tank current);
+- the tank current ramps towards the setpoint at ``slew_A_s`` while heating and drops
+  to 0 when heat goes off; the world's field is updated on every command, poll and
+  ramp tick (``tick_s`` of clock time), so a lockstep jump integrates the ramp;
+- power readback: coil and tank losses ``I^2 R(f)`` with the skin-effect scaling
+  ``R(f) = R_ref * sqrt(f / f_ref)`` (skin depth ``delta = sqrt(2 rho / (omega mu))``,
+  e.g. Jackson, *Classical Electrodynamics*, 3rd ed., sec. 8.1), plus the power the
+  sample absorbs (``world.truth()[load_power_key]`` when the sample reports it);
+- interlocks: coolant flow and coil/capacitor over-temperature refuse heat on and trip
+  it off, latched until ``reset`` once the cause is gone; the power-window alarm
+  trips heat off when the power stays outside ``[almin, almax]`` for longer than
+  ``aldelay`` seconds while enabled (counted from heat on).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from labctl.core.errors import ConfigError
+from labctl.simulators.instruments.base import LineEmulator
+from labctl.simulators.world import SimWorld
+
+__all__ = ["AmbrellEasyHeatEmulator", "DEFAULT_COIL_CALIBRATION"]
+
+#: Hz -> kA/m per A: 230 kHz / 8 kA/m and 354 kHz / 13 mT heating, 20 kHz MPI drive.
+DEFAULT_COIL_CALIBRATION = {230e3: 0.040, 354e3: 0.035, 20e3: 0.050}
+
+COOLANT_FLOW, COIL_OVERTEMP, CAPACITOR_OVERTEMP, POWER_ALARM = 1, 2, 4, 8
+ERR_UNKNOWN, ERR_ARGUMENT, ERR_RANGE, ERR_NOT_REMOTE, ERR_HEATING, ERR_INTERLOCK = range(1, 7)
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_BROADCAST_OK = ("hoff", "aloff")
+#: command, argument count(s), handler, help line ("?" reply)
+_COMMANDS = (
+    ("?", 0, "help", "list commands"),
+    ("stat", 0, "stat", "status: addr,heating,setpoint,amps,watts,kHz,timer,counter"),
+    ("faults", 0, "faults", "latched faults: 1 flow,2 coil temp,4 cap temp,8 power alarm"),
+    ("reset", 0, "reset", "clear latched faults whose cause is gone"),
+    ("remote", 0, "remote", "control from RS-485"),
+    ("local", 0, "local", "control from front panel"),
+    ("amps", 1, "amps", "amps,#.## setpoint (RS-485 control), 0 to maxamps"),
+    ("%amps", 1, "pct", "%amps,# setpoint in % of maxamps (RS-485 control)"),
+    ("maxamps", 0, "maxamps", "maximum amps setpoint"),
+    ("hon", 0, "hon", "heat on (RS-485 control)"),
+    ("hoff", 0, "hoff", "heat off"),
+    ("tank", (0, 1), "tank", "tank[,#] resonant frequency kHz: query or select (heat off)"),
+    ("tanks", 0, "tanks", "available resonant frequencies kHz"),
+    ("almin", 1, "almin", "almin,# alarm minimum W"),
+    ("almax", 1, "almax", "almax,# alarm maximum W"),
+    ("aldelay", 1, "aldelay", "aldelay,#.## alarm delay s"),
+    ("alon", 0, "alon", "alarm on"),
+    ("aloff", 0, "aloff", "alarm off"),
+)
+
+
+class _Refused(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+class AmbrellEasyHeatEmulator(LineEmulator):
+    """EASYHEAT unit at bus ``address`` driving a coil (see the module docstring).
+
+    Options (units): ``coil_calibration`` Hz -> kA/m per A; ``frequency_Hz`` initial
+    tank (default: first calibration key); ``max_current_A``; ``slew_A_s`` (A/s);
+    ``coil_resistance_ohm`` at ``resistance_ref_Hz``; ``readback_noise`` (relative
+    1-sigma on amps/watts readbacks); ``control`` ``"local"`` or ``"remote"`` at power
+    up; ``tick_s`` ramp/alarm update period (clock s); ``load_power_key``.
+    """
+
+    terminator = b"\r"
+
+    def __init__(
+        self,
+        world: SimWorld,
+        *,
+        name: str = "amf",
+        address: int = 1,
+        coil_calibration: dict[float, float] | None = None,
+        frequency_Hz: float | None = None,
+        max_current_A: float = 600.0,
+        slew_A_s: float = 300.0,
+        coil_resistance_ohm: float = 0.02,
+        resistance_ref_Hz: float = 230e3,
+        readback_noise: float = 0.005,
+        control: str = "local",
+        tick_s: float = 0.05,
+        load_power_key: str | None = "amf_power_W",
+    ) -> None:
+        super().__init__(world, name=name)
+        if world is None:
+            raise ConfigError(f"emulator {name!r}: an AMF generator needs a SimWorld")
+        if not 1 <= int(address) <= 32:
+            raise ConfigError(f"emulator {name!r}: address must be 1-32, not {address!r}")
+        if control not in ("local", "remote"):
+            raise ConfigError(f"emulator {name!r}: control must be 'local' or 'remote'")
+        cal = dict(DEFAULT_COIL_CALIBRATION if coil_calibration is None else coil_calibration)
+        if not cal or any(f <= 0 or k <= 0 for f, k in cal.items()):
+            raise ConfigError(f"emulator {name!r}: coil_calibration needs positive Hz -> k")
+        self.address = int(address)
+        self.coil_calibration = {float(f): float(k) for f, k in cal.items()}
+        self.max_current_A = float(max_current_A)
+        self.slew_A_s = float(slew_A_s)
+        self.coil_resistance_ohm = float(coil_resistance_ohm)
+        self.resistance_ref_Hz = float(resistance_ref_Hz)
+        self.readback_noise = float(readback_noise)
+        self.tick_s = float(tick_s)
+        self.load_power_key = load_power_key
+        self.remote = control == "remote"
+        self._frequency_Hz = (
+            next(iter(self.coil_calibration))
+            if frequency_Hz is None
+            else self._match_frequency(frequency_Hz)
+        )
+        if self._frequency_Hz is None:
+            raise ConfigError(f"emulator {name!r}: {frequency_Hz} Hz is not a calibrated tank")
+        self._heating = False
+        self.setpoint_A = 0.0
+        self._current_A = 0.0
+        self.alarm_enabled = False
+        self.alarm_min_W = 0.0
+        self.alarm_max_W = 99999.0
+        self.alarm_delay_s = 0.0
+        self._outside_since: float | None = None
+        self._latched = 0
+        self._conditions = 0  #: fault causes present now (injected)
+        self._heat_on_at: float | None = None
+        self._timer_s = 0.0
+        self.counter = 0
+        self._t_last = self.now()
+        self._pushed: tuple[float, float] | None = None
+        self._task = None
+        self._commands = {
+            name: (getattr(self, f"_cmd_{handler}"), nargs) for name, nargs, handler, _ in _COMMANDS
+        }
+
+    # -- introspection (tests, safety checks, fault injection) -------------------------
+    @property
+    def heating(self) -> bool:
+        with self.lock:
+            self._advance()
+            return self._heating
+
+    @property
+    def current_A(self) -> float:
+        """True tank current, A."""
+        with self.lock:
+            self._advance()
+            return self._current_A
+
+    @property
+    def frequency_Hz(self) -> float:
+        return self._frequency_Hz
+
+    @property
+    def field_A_m(self) -> float:
+        """Peak field at the sample now, A/m (0 when heat is off)."""
+        with self.lock:
+            self._advance()
+            return self._field_A_m()
+
+    @property
+    def fault_bits(self) -> int:
+        """Latched fault bitmask (1 coolant flow, 2 coil, 4 capacitor temp, 8 power alarm)."""
+        with self.lock:
+            self._advance()
+            return self._latched
+
+    def power_W(self) -> float:
+        """True power drawn from the generator now, W."""
+        with self.lock:
+            self._advance()
+            return self._power_W()
+
+    def set_coolant_ok(self, ok: bool) -> None:
+        """Fault injection: coolant flow restored (``True``) or lost (``False``)."""
+        self._set_condition(COOLANT_FLOW, not ok)
+
+    def set_overtemperature(self, hot: bool, where: str = "coil") -> None:
+        """Fault injection: coil (or ``where="capacitor"``) over-temperature on/off."""
+        if where not in ("coil", "capacitor"):
+            raise ValueError(f"where must be 'coil' or 'capacitor', not {where!r}")
+        self._set_condition(COIL_OVERTEMP if where == "coil" else CAPACITOR_OVERTEMP, hot)
+
+    def shutdown(self) -> None:
+        """Heat off and stop the ramp task (end of a simulation)."""
+        with self.lock:
+            self._advance()
+            self._heat_off()
+            self._push_field()
+            self._cancel_task()
+
+    # -- LineEmulator hooks ------------------------------------------------------------
+    def poll(self) -> None:
+        self._advance()
+
+    def handle(self, line: str) -> str | None:
+        parts = line.strip("\n").split(",")
+        if len(parts) < 2 or not parts[0].isdigit():
+            return None  # not addressed to anyone: a bus unit stays silent
+        address, command, args = int(parts[0]), parts[1].lower(), parts[2:]
+        with self.lock:
+            self._advance()
+            if address == 0:
+                if command in _BROADCAST_OK and not args:
+                    self._commands[command][0]([])
+                    self._advance()
+                return None
+            if address != self.address:
+                return None
+            entry = self._commands.get(command)
+            try:
+                if entry is None:
+                    raise _Refused(ERR_UNKNOWN)
+                fn, nargs = entry
+                if len(args) not in (nargs if isinstance(nargs, tuple) else (nargs,)):
+                    raise _Refused(ERR_ARGUMENT)
+                reply = fn(args)
+            except _Refused as exc:
+                reply = f"ERR,{exc.code}"
+            self._advance()
+        if isinstance(reply, list):  # command list: plain lines, then <addr>,OK
+            return "".join(f"{text}\r\n" for text in reply) + f"{self.address},OK\r\n"
+        return f"{self.address},{reply}\r\n"
+
+    # -- commands ----------------------------------------------------------------------
+    def _cmd_help(self, args):
+        return [f"{name} - {text}" for name, _, _, text in _COMMANDS]
+
+    def _cmd_stat(self, args):
+        amps = self._noisy(self._current_A)
+        watts = self._noisy(self._power_W())
+        timer = (self.now() - self._heat_on_at) if self._heating else self._timer_s
+        return (
+            f"{int(self._heating)},{self.setpoint_A:.1f},{amps:.0f},{watts:.0f},"
+            f"{_khz(self._frequency_Hz)},{timer:.0f},{self.counter}"
+        )
+
+    def _cmd_faults(self, args):
+        return str(self._latched)
+
+    def _cmd_reset(self, args):
+        self._latched &= self._conditions
+        return "OK"
+
+    def _cmd_remote(self, args):
+        self.remote = True
+        return "OK"
+
+    def _cmd_local(self, args):
+        self.remote = False
+        return "OK"
+
+    def _cmd_amps(self, args):
+        self._require_remote()
+        self.setpoint_A = round(self._number(args[0], 0.0, self.max_current_A), 2)
+        return "OK"
+
+    def _cmd_pct(self, args):
+        self._require_remote()
+        self.setpoint_A = round(self._number(args[0], 0.0, 100.0) / 100 * self.max_current_A, 2)
+        return "OK"
+
+    def _cmd_maxamps(self, args):
+        return f"{self.max_current_A:g}"
+
+    def _cmd_hon(self, args):
+        self._require_remote()
+        if self._latched or self._conditions:
+            self._latched |= self._conditions
+            raise _Refused(ERR_INTERLOCK)
+        if not self._heating:
+            self._heating = True
+            self._current_A = 0.0
+            self._heat_on_at = self._t_last
+            self._outside_since = None
+            self.counter += 1
+        return "OK"
+
+    def _cmd_hoff(self, args):
+        self._heat_off()
+        return "OK"
+
+    def _cmd_tank(self, args):
+        if not args:
+            return _khz(self._frequency_Hz)
+        self._require_remote()
+        f = self._match_frequency(self._number(args[0], 0.0, math.inf) * 1e3)
+        if f is None:
+            raise _Refused(ERR_RANGE)
+        if self._heating and f != self._frequency_Hz:
+            raise _Refused(ERR_HEATING)
+        self._frequency_Hz = f
+        return "OK"
+
+    def _cmd_tanks(self, args):
+        return ",".join(_khz(f) for f in self.coil_calibration)
+
+    def _cmd_almin(self, args):
+        self.alarm_min_W = round(self._number(args[0], 0.0, math.inf))
+        return "OK"
+
+    def _cmd_almax(self, args):
+        self.alarm_max_W = round(self._number(args[0], 0.0, math.inf))
+        return "OK"
+
+    def _cmd_aldelay(self, args):
+        self.alarm_delay_s = round(self._number(args[0], 0.0, 9999.99), 2)
+        return "OK"
+
+    def _cmd_alon(self, args):
+        self.alarm_enabled = True
+        return "OK"
+
+    def _cmd_aloff(self, args):
+        self.alarm_enabled = False
+        self._outside_since = None
+        return "OK"
+
+    # -- internals ---------------------------------------------------------------------
+    def _require_remote(self) -> None:
+        if not self.remote:
+            raise _Refused(ERR_NOT_REMOTE)
+
+    @staticmethod
+    def _number(text: str, low: float, high: float) -> float:
+        if not _NUMBER.match(text):
+            raise _Refused(ERR_ARGUMENT)
+        value = float(text)
+        if not low <= value <= high:
+            raise _Refused(ERR_RANGE)
+        return value
+
+    def _match_frequency(self, frequency_Hz: float) -> float | None:
+        for f in self.coil_calibration:
+            if abs(f - frequency_Hz) <= 500.0:  # within 0.5 kHz of a tank
+                return f
+        return None
+
+    def _noisy(self, value: float) -> float:
+        if value <= 0 or self.readback_noise <= 0:
+            return max(value, 0.0)
+        return max(value * (1 + self.readback_noise * float(self.world.rng.normal())), 0.0)
+
+    def _field_A_m(self) -> float:
+        if not self._heating:
+            return 0.0
+        return self.coil_calibration[self._frequency_Hz] * 1e3 * self._current_A
+
+    def _coil_power_W(self) -> float:
+        r = self.coil_resistance_ohm * math.sqrt(self._frequency_Hz / self.resistance_ref_Hz)
+        return self._current_A**2 * r
+
+    def _power_W(self) -> float:
+        return self._coil_power_W() + (self._load_power_W() if self._heating else 0.0)
+
+    def _load_power_W(self) -> float:
+        if self.load_power_key is None:
+            return 0.0
+        value = self.world.truth().get(self.load_power_key, 0.0)
+        return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
+
+    def _heat_off(self) -> None:
+        if self._heating:
+            self._timer_s = self._t_last - self._heat_on_at
+        self._heating = False
+        self._current_A = 0.0
+        self._outside_since = None
+
+    def _set_condition(self, bit: int, present: bool) -> None:
+        with self.lock:
+            self._advance()
+            if present:
+                self._conditions |= bit
+                self._latched |= bit
+                self._heat_off()
+            else:
+                self._conditions &= ~bit
+            self._advance()
+
+    def _advance(self) -> None:
+        """Bring the ramp, the alarm and the world's field up to the clock's now."""
+        now = self.now()
+        dt = now - self._t_last
+        if self._heating and dt > 0:
+            step = self.slew_A_s * dt
+            diff = self.setpoint_A - self._current_A
+            self._current_A = (
+                self.setpoint_A
+                if abs(diff) <= step
+                else (self._current_A + math.copysign(step, diff))
+            )
+        self._t_last = max(now, self._t_last)
+        if self._heating and self.alarm_enabled:
+            p = self._coil_power_W()
+            if self.alarm_min_W <= p <= self.alarm_max_W:
+                self._outside_since = None
+            else:
+                if self._outside_since is None:
+                    self._outside_since = now
+                if now - self._outside_since > self.alarm_delay_s:
+                    self._latched |= POWER_ALARM
+                    self._heat_off()
+        self._push_field()
+        self._schedule()
+
+    def _push_field(self) -> None:
+        state = (self._frequency_Hz, self._field_A_m())
+        if state != self._pushed:
+            self._pushed = state
+            self.world.set_amf(*state)
+
+    def _schedule(self) -> None:
+        ramping = self._heating and self._current_A != self.setpoint_A
+        counting = self._heating and self._outside_since is not None
+        if ramping or counting:
+            if self._task is None:
+                self._task = self.world.clock.call_every(
+                    self.tick_s, self._tick, name=f"{self.name}-ramp"
+                )
+        else:
+            self._cancel_task()
+
+    def _cancel_task(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _tick(self) -> None:
+        # Called by the clock; a lockstep clock fires tasks while holding its own lock,
+        # so never block on ours (a command in another thread may be scheduling a task):
+        # a skipped tick is caught up by the next one, the ramp being a function of time.
+        if not self.lock.acquire(timeout=0.05):
+            return
+        try:
+            self._advance()
+        finally:
+            self.lock.release()
+
+
+def _khz(frequency_Hz: float) -> str:
+    return f"{frequency_Hz / 1e3:.1f}".removesuffix(".0")
