@@ -241,8 +241,14 @@ class CommandTree:
     run on ``*RST``/``*CLS`` (the tree itself clears the queue and status on ``*CLS``).
     """
 
-    def __init__(self, *, idn: str | Callable[[], str], on_reset: Callable[[], None] | None = None,
-                 on_clear: Callable[[], None] | None = None, queue_size: int = 30) -> None:
+    def __init__(
+        self,
+        *,
+        idn: str | Callable[[], str],
+        on_reset: Callable[[], None] | None = None,
+        on_clear: Callable[[], None] | None = None,
+        queue_size: int = 30,
+    ) -> None:
         self.errors = ErrorQueue(queue_size)
         self.esr = 0  #: Standard Event Status Register
         self.ese = 0  #: Standard Event Status Enable register
@@ -254,8 +260,9 @@ class CommandTree:
         self._add_standard()
 
     # -- building ---------------------------------------------------------------------
-    def add(self, pattern: str, *, set: Handler | None = None,  # noqa: A002
-            query: Handler | None = None) -> None:
+    def add(
+        self, pattern: str, *, set: Handler | None = None, query: Handler | None = None
+    ) -> None:
         """Register ``pattern`` with a setting handler and/or a query handler.
 
         A query handler returns the reply text; a setting handler returns nothing.
@@ -402,8 +409,14 @@ _NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)
 _MULTIPLIERS = {"": 1.0, "N": 1e-9, "U": 1e-6, "M": 1e-3, "K": 1e3, "MA": 1e6}
 
 
-def number(token: str, *, units: Sequence[str] = (), minimum: float | None = None,
-           maximum: float | None = None, default: float | None = None) -> float:
+def number(
+    token: str,
+    *,
+    units: Sequence[str] = (),
+    minimum: float | None = None,
+    maximum: float | None = None,
+    default: float | None = None,
+) -> float:
     """Parse a numeric parameter: decimal, ``MIN``/``MAX``/``DEF``, optional unit suffix.
 
     ``units`` lists the accepted suffixes (e.g. ``("A",)``, ``("C", "CEL")``) which may
@@ -411,10 +424,10 @@ def number(token: str, *, units: Sequence[str] = (), minimum: float | None = Non
     ``[minimum, maximum]`` is error -222 (handlers that clamp pass no bounds).
     """
     word = token.strip().upper()
-    for keyword, value in (("MINIMUM", minimum), ("MAXIMUM", maximum), ("DEFAULT", default)):
-        if match_mnemonic(word, keyword[:3] + keyword[3:].lower()):
+    for keyword, value in (("MINimum", minimum), ("MAXimum", maximum), ("DEFault", default)):
+        if match_mnemonic(word, keyword):
             if value is None:
-                raise SCPIError(-224, f"{keyword} not defined here")
+                raise SCPIError(-224, f"{keyword.upper()} not defined here")
             return float(value)
     m = _NUMBER.fullmatch(token.strip())
     if m is None:
@@ -432,8 +445,12 @@ def number(token: str, *, units: Sequence[str] = (), minimum: float | None = Non
         else:
             raise SCPIError(-131, token)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise SCPIError(-222, f"{value:g} outside [{minimum:g}, {maximum:g}]"
-                        if minimum is not None and maximum is not None else f"{value:g}")
+        raise SCPIError(
+            -222,
+            f"{value:g} outside [{minimum:g}, {maximum:g}]"
+            if minimum is not None and maximum is not None
+            else f"{value:g}",
+        )
     return value
 
 

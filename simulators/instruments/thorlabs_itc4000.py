@@ -1,0 +1,400 @@
+"""Emulator of a Thorlabs ITC4000-series laser diode + TEC controller (SCPI, ``\\n``).
+
+Bytes in, bytes out through the :mod:`labctl.simulators.instruments.scpi` command
+tree, driving the simulated world's laser input.  Commands (short or long form,
+case-insensitive, ``MIN``/``MAX``/``DEF`` where numeric):
+
+=========================================================  ==================================
+``SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]``       LD current setpoint, A (``?``)
+``SOURce[1]:CURRent:LIMit[:AMPLitude]``                     LD current limit, A (``?``)
+``SOURce[1]:POWer[:LEVel][:IMMediate][:AMPLitude]``         power setpoint (``POW`` mode), W
+``SOURce[1]:FUNCtion[:SHAPe]:MODE CURRent|POWer``           constant current / constant power
+``OUTPut[1][:STATe] ON|OFF|1|0``                            LD output (``?``)
+``OUTPut2[:STATe]``                                         TEC output (``?``)
+``SOURce2:TEMPerature[:SPOint]``                            TEC setpoint, C (``?``)
+``MEASure[:SCALar]:CURRent[1][:DC]?``                       LD current, A
+``MEASure[:SCALar]:TEMPerature?``, ``SENSe2:TEMPerature:DATA?``  TEC temperature, C
+``MEASure[:SCALar]:POWer2?``                                monitor photodiode power, W
+``OUTPut[1]:PROTection:INTLock|KEYLock|OTEMp:TRIPped?``     protection trips, 0/1
+=========================================================  ==================================
+
+Behaviour (choices where the manual is not at hand are marked *model*):
+
+- LD on is refused with ``-221,"Settings conflict;<reason>"`` (*model*: the real
+  instrument's device-specific code is unknown) while the interlock is open, the
+  keylock is off, the controller is over-temperature, the TEC is off, or the TEC
+  temperature is more than ``tec_window_C`` from its setpoint; the state stays 0.
+- TEC: first-order response in virtual time, ``T -> T_set`` with ``tec_tau_s`` when
+  on, ``T -> ambient_C`` with ``passive_tau_s`` when off (*model*).  Switching the TEC
+  off (or ``*RST``) while lasing switches the LD off first.
+- Protection: opening the interlock, switching the keylock off or an over-temperature
+  while lasing switches the LD off and latches the matching ``...:TRIPped?`` query at
+  1.  A trip query reads 1 while its condition persists *or* its latch is set.
+  Latches clear on ``*CLS`` and on the next successful LD on (*model*).
+- A current setpoint above ``SOUR:CURR:LIM`` is rejected with -222 (not clamped) and
+  the setpoint is unchanged; lowering the limit below the setpoint lowers the
+  setpoint to the limit (*model*).  The mode cannot change while the LD is on (-221).
+- Optical power: ``P = slope_W_per_A * (I - threshold_A)`` above threshold, else 0
+  (linear P-I curve of a laser diode above threshold, e.g. Coldren, Corzine &
+  Mashanovitch, *Diode Lasers and Photonic Integrated Circuits*, 2nd ed., ch. 2).
+  The monitor photodiode is calibrated to read that power.  Every change of the
+  optical output calls ``world.set_laser(P, wavelength_nm, spot_area_cm2)``; off is 0 W.
+- Replies: numbers in NR3 (``1.500000E+00``), booleans ``0``/``1``, mode ``CURR``/``POW``
+  (*model*); error queue of ``queue_size`` entries (*model*: 30).
+"""
+
+from __future__ import annotations
+
+import math
+
+from labctl.simulators.instruments.base import LineEmulator
+from labctl.simulators.instruments.scpi import (
+    Call,
+    CommandTree,
+    SCPIError,
+    boolean,
+    choice,
+    format_bool,
+    format_number,
+    number,
+)
+from labctl.simulators.world import SimWorld
+
+__all__ = ["ITC4000Emulator"]
+
+_AMPS = ("A",)
+_CELSIUS = ("C", "CEL")
+_WATTS = ("W",)
+
+
+class ITC4000Emulator(LineEmulator):
+    """Thorlabs ITC4001-style controller driving a PTT laser into ``world``.
+
+    Units: nm, mm, W/A, A, C, s.  Fault entry points: :meth:`set_interlock`,
+    :meth:`set_keylock`, :meth:`set_overtemperature`.
+    """
+
+    terminator = b"\n"
+
+    def __init__(
+        self,
+        world: SimWorld | None,
+        *,
+        name: str,
+        wavelength_nm: float = 808.0,
+        spot_diameter_mm: float = 8.0,
+        slope_W_per_A: float = 1.0,
+        threshold_A: float = 0.5,
+        current_limit_A: float = 4.0,
+        serial: str = "M00412345",
+        model: str = "ITC4001",
+        firmware: str = "1.8.0/1.5.0/2.3.0",
+        current_rating_A: float = 5.0,
+        tec_setpoint_C: float = 25.0,
+        ambient_C: float = 22.0,
+        tec_tau_s: float = 2.0,
+        passive_tau_s: float = 30.0,
+        tec_window_C: float = 1.0,
+        tec_range_C: tuple[float, float] = (5.0, 45.0),
+        tec_noise_C: float = 0.002,
+        queue_size: int = 30,
+    ) -> None:
+        super().__init__(world, name=name)
+        if not 0 < current_limit_A <= current_rating_A:
+            raise ValueError(f"{name}: current_limit_A must be in (0, {current_rating_A}] A")
+        self.wavelength_nm = float(wavelength_nm)
+        self.spot_diameter_mm = float(spot_diameter_mm)
+        self.spot_area_cm2 = math.pi * (spot_diameter_mm / 10.0 / 2.0) ** 2
+        self.slope_W_per_A = float(slope_W_per_A)
+        self.threshold_A = float(threshold_A)
+        self.current_rating_A = float(current_rating_A)
+        self.ambient_C = float(ambient_C)
+        self.tec_tau_s = float(tec_tau_s)
+        self.passive_tau_s = float(passive_tau_s)
+        self.tec_window_C = float(tec_window_C)
+        self.tec_range_C = (float(tec_range_C[0]), float(tec_range_C[1]))
+        self.tec_noise_C = float(tec_noise_C)
+        self._defaults = {"limit": float(current_limit_A), "tec_set": float(tec_setpoint_C)}
+        self.interlock_closed = True
+        self.keylock_on = True
+        self.overtemperature = False
+        self._tec_T = self.ambient_C
+        self._t_last = self.now()
+        self._sent_power_W: float | None = None
+        self._reset_state()
+        self._latched = {"interlock": False, "keylock": False, "overtemperature": False}
+        self.scpi = CommandTree(
+            idn=f"Thorlabs,{model},{serial},{firmware}",
+            on_reset=self._on_reset,
+            on_clear=self._on_clear,
+            queue_size=queue_size,
+        )
+        self._build_tree()
+        self._output_changed()  # the world starts with this laser off
+
+    # -- state ------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self.ld_on = False
+        self.tec_on = False
+        self.mode = "CURR"
+        self.current_setpoint_A = 0.0
+        self.current_limit_A = self._defaults["limit"]
+        self.power_setpoint_W = 0.0
+        self.tec_setpoint_C = self._defaults["tec_set"]
+
+    @property
+    def emission_on(self) -> bool:
+        """LD output enabled (the laser is energized)."""
+        return self.ld_on
+
+    output_on = emission_on
+
+    @property
+    def current_A(self) -> float:
+        """Actual LD current, A (0 when the output is off)."""
+        if not self.ld_on:
+            return 0.0
+        if self.mode == "POW":
+            needed = self.threshold_A + self.power_setpoint_W / self.slope_W_per_A
+            return min(needed if self.power_setpoint_W > 0 else 0.0, self.current_limit_A)
+        return self.current_setpoint_A
+
+    @property
+    def optical_power_W(self) -> float:
+        """Optical output power, W: ``slope * (I - I_threshold)`` above threshold."""
+        return self.slope_W_per_A * max(self.current_A - self.threshold_A, 0.0)
+
+    @property
+    def tec_temperature_C(self) -> float:
+        """True TEC (diode mount) temperature now, C."""
+        with self.lock:
+            self._advance()
+            return self._tec_T
+
+    def _advance(self) -> None:
+        now = self.now()
+        dt = now - self._t_last
+        if dt > 0:
+            target, tau = (
+                (self.tec_setpoint_C, self.tec_tau_s)
+                if self.tec_on
+                else (self.ambient_C, self.passive_tau_s)
+            )
+            self._tec_T = target + (self._tec_T - target) * math.exp(-dt / tau)
+        self._t_last = max(now, self._t_last)
+
+    def _output_changed(self) -> None:
+        power = self.optical_power_W
+        if power != self._sent_power_W:
+            self._sent_power_W = power
+            if self.world is not None:
+                self.world.set_laser(power, self.wavelength_nm, self.spot_area_cm2)
+
+    def _trip(self, which: str) -> None:
+        if self.ld_on:
+            self.ld_on = False
+            self._latched[which] = True
+            self._output_changed()
+
+    # -- fault entry points -----------------------------------------------------------
+    def set_interlock(self, closed: bool) -> None:
+        """Close or open the interlock circuit; opening it while lasing trips the LD."""
+        with self.lock:
+            self._advance()
+            self.interlock_closed = bool(closed)
+            if not closed:
+                self._trip("interlock")
+
+    def set_keylock(self, on: bool) -> None:
+        """Turn the key switch; off while lasing trips the LD."""
+        with self.lock:
+            self._advance()
+            self.keylock_on = bool(on)
+            if not on:
+                self._trip("keylock")
+
+    def set_overtemperature(self, hot: bool) -> None:
+        """Controller over-temperature condition; while lasing it trips the LD."""
+        with self.lock:
+            self._advance()
+            self.overtemperature = bool(hot)
+            if hot:
+                self._trip("overtemperature")
+
+    def tripped(self, which: str) -> bool:
+        """What ``OUTP:PROT:<which>:TRIP?`` reports: condition present or latched."""
+        condition = {
+            "interlock": not self.interlock_closed,
+            "keylock": not self.keylock_on,
+            "overtemperature": self.overtemperature,
+        }[which]
+        return condition or self._latched[which]
+
+    # -- SCPI -------------------------------------------------------------------------
+    def handle(self, line: str) -> str | None:
+        self._advance()
+        reply = self.scpi.execute(line.rstrip("\r"))
+        return None if reply is None else reply + "\n"
+
+    def _on_reset(self) -> None:
+        self._reset_state()
+        self._output_changed()
+
+    def _on_clear(self) -> None:
+        for key in self._latched:
+            self._latched[key] = False
+
+    def _build_tree(self) -> None:
+        add = self.scpi.add
+        add(
+            "SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]",
+            set=self._set_current,
+            query=self._query_current,
+        )
+        add("SOURce[1]:CURRent:LIMit[:AMPLitude]", set=self._set_limit, query=self._query_limit)
+        add(
+            "SOURce[1]:POWer[:LEVel][:IMMediate][:AMPLitude]",
+            set=self._set_power,
+            query=self._query_power,
+        )
+        add("SOURce[1]:FUNCtion[:SHAPe]:MODE", set=self._set_mode, query=lambda c: self.mode)
+        add("OUTPut[1][:STATe]", set=self._set_ld, query=lambda c: format_bool(self.ld_on))
+        add("OUTPut2[:STATe]", set=self._set_tec, query=lambda c: format_bool(self.tec_on))
+        add(
+            "SOURce2:TEMPerature[:SPOint]",
+            set=self._set_tec_setpoint,
+            query=self._query_tec_setpoint,
+        )
+        add("MEASure[:SCALar]:CURRent[1][:DC]", query=lambda c: format_number(self.current_A))
+        add("MEASure[:SCALar]:TEMPerature", query=self._measure_temperature)
+        add("SENSe2:TEMPerature:DATA", query=self._measure_temperature)
+        add("MEASure[:SCALar]:POWer2", query=lambda c: format_number(self.optical_power_W))
+        for node, which in (
+            ("INTLock", "interlock"),
+            ("KEYLock", "keylock"),
+            ("OTEMp", "overtemperature"),
+        ):
+            add(
+                f"OUTPut[1]:PROTection:{node}:TRIPped",
+                query=lambda c, w=which: format_bool(self.tripped(w)),
+            )
+
+    # LD current and limit
+    def _set_current(self, call: Call) -> None:
+        call.expect(1)
+        value = number(
+            call.args[0], units=_AMPS, maximum=self.current_limit_A, minimum=0.0, default=0.0
+        )
+        self.current_setpoint_A = value
+        self._output_changed()
+
+    def _query_current(self, call: Call) -> str:
+        if call.args:
+            return _bound(call, 0.0, self.current_limit_A, 0.0)
+        return format_number(self.current_setpoint_A)
+
+    def _set_limit(self, call: Call) -> None:
+        call.expect(1)
+        value = number(
+            call.args[0],
+            units=_AMPS,
+            minimum=0.0,
+            maximum=self.current_rating_A,
+            default=self._defaults["limit"],
+        )
+        self.current_limit_A = value
+        self.current_setpoint_A = min(self.current_setpoint_A, value)
+        self._output_changed()
+
+    def _query_limit(self, call: Call) -> str:
+        if call.args:
+            return _bound(call, 0.0, self.current_rating_A, self._defaults["limit"])
+        return format_number(self.current_limit_A)
+
+    # constant-power mode
+    def _max_power_W(self) -> float:
+        return self.slope_W_per_A * max(self.current_limit_A - self.threshold_A, 0.0)
+
+    def _set_power(self, call: Call) -> None:
+        call.expect(1)
+        self.power_setpoint_W = number(
+            call.args[0], units=_WATTS, minimum=0.0, maximum=self._max_power_W(), default=0.0
+        )
+        self._output_changed()
+
+    def _query_power(self, call: Call) -> str:
+        if call.args:
+            return _bound(call, 0.0, self._max_power_W(), 0.0)
+        return format_number(self.power_setpoint_W)
+
+    def _set_mode(self, call: Call) -> None:
+        call.expect(1)
+        mode = {"CURRent": "CURR", "POWer": "POW"}[choice(call.args[0], ("CURRent", "POWer"))]
+        if mode != self.mode and self.ld_on:
+            raise SCPIError(-221, "switch the LD output off before changing the mode")
+        self.mode = mode
+
+    # outputs
+    def _ld_refusal(self) -> str | None:
+        if not self.interlock_closed:
+            return "interlock open"
+        if not self.keylock_on:
+            return "keylock off"
+        if self.overtemperature:
+            return "controller over temperature"
+        if not self.tec_on:
+            return "TEC output off"
+        if abs(self._tec_T - self.tec_setpoint_C) > self.tec_window_C:
+            return "TEC temperature outside window"
+        return None
+
+    def _set_ld(self, call: Call) -> None:
+        call.expect(1)
+        on = boolean(call.args[0])
+        if on and not self.ld_on:
+            reason = self._ld_refusal()
+            if reason is not None:
+                raise SCPIError(-221, f"LD output refused: {reason}")
+            self._on_clear()
+        self.ld_on = on
+        self._output_changed()
+
+    def _set_tec(self, call: Call) -> None:
+        call.expect(1)
+        on = boolean(call.args[0])
+        if not on and self.ld_on:
+            self.ld_on = False
+            self._output_changed()
+        self.tec_on = on
+
+    def _set_tec_setpoint(self, call: Call) -> None:
+        call.expect(1)
+        low, high = self.tec_range_C
+        self.tec_setpoint_C = number(
+            call.args[0],
+            units=_CELSIUS,
+            minimum=low,
+            maximum=high,
+            default=self._defaults["tec_set"],
+        )
+
+    def _query_tec_setpoint(self, call: Call) -> str:
+        if call.args:
+            return _bound(call, *self.tec_range_C, self._defaults["tec_set"])
+        return format_number(self.tec_setpoint_C)
+
+    def _measure_temperature(self, call: Call) -> str:
+        value = self._tec_T
+        if self.tec_noise_C > 0 and self.world is not None:
+            value += float(self.world.rng.normal(0.0, self.tec_noise_C))
+        return format_number(round(value, 3))
+
+
+def _bound(call: Call, minimum: float, maximum: float, default: float) -> str:
+    """Reply to ``<query>? MIN|MAX|DEF`` (a number there is error -224)."""
+    call.expect(1)
+    if call.args[0].strip()[:1].isalpha():
+        return format_number(
+            number(call.args[0], minimum=minimum, maximum=maximum, default=default)
+        )
+    raise SCPIError(-224, f"{call.header}? takes MIN, MAX or DEF")
