@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from labctl.core.errors import LabctlError
+from labctl.core.errors import ConfigError, LabctlError
 
 __all__ = ["main"]
 
@@ -49,6 +49,47 @@ def _cmd_sim_serve(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    from labctl.bench import Bench
+    from labctl.protocol import bench_path, build_steps, load_protocol
+
+    protocol, doc = load_protocol(args.protocol)
+    bench_file = Path(args.bench) if args.bench else bench_path(protocol, doc)
+    if bench_file is None:
+        raise ConfigError(f"{args.protocol}: no bench given (use --bench FILE or a 'bench:' "
+                          "key in the protocol)")
+    overrides = {}
+    if args.sim:
+        overrides["mode"] = "sim"
+        overrides["clock"] = "realtime" if args.speed else "lockstep"
+        overrides["speed"] = args.speed
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    bench = Bench.from_file(bench_file, data_dir=args.data_dir, **overrides)
+    failed = False
+    try:
+        for message in bench.messages:
+            say(message)
+        plans = build_steps(protocol, doc, bench)
+        say(f"protocol {protocol.protocol!r}: {len(plans)} step(s) on bench {bench.name!r} "
+            f"({bench.config.mode}, clock {bench.clock.kind})")
+        for i, (step, plan) in enumerate(zip(protocol.steps, plans, strict=True)):
+            say(f"step {i + 1}/{len(plans)}: {step.plan}")
+            result = bench.RE(plan)
+            exit_status = getattr(result, "exit_status", "success")
+            path = bench.last_run_path
+            uids = getattr(result, 'run_start_uids', ()) or ('?',)
+            print(f"run {uids[0]} ({step.plan}): {exit_status}"
+                  + (f", data in {path}" if path else ""), flush=True)
+            if exit_status != "success":
+                failed = True
+                print(f"labctl: step {i + 1} ended {exit_status}: "
+                      f"{getattr(result, 'reason', '')}", file=sys.stderr)
+                break
+    finally:
+        bench.close()
+    return 3 if failed else 0
+
+
 def _cmd_validate(args) -> int:
     from labctl.config import load_bench_config
 
@@ -81,6 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="virtual seconds per wall second (default: the bench's)")
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     serve.set_defaults(func=_cmd_sim_serve)
+
+    run = sub.add_parser(
+        "run", help="run a protocol file on a bench",
+        description="Run every step of a protocol (YAML).  All steps are validated against "
+                    "the bench limits before the first one starts.  Exit codes: 0 done, "
+                    "2 invalid input, 3 a step failed or was aborted (outputs are off).")
+    run.add_argument("protocol", help="protocol file (YAML)")
+    run.add_argument("--bench", help="bench file (default: the protocol's 'bench:')")
+    run.add_argument("--sim", action="store_true",
+                     help="run on the bench's simulated twin (lockstep clock unless --speed)")
+    run.add_argument("--speed", type=float, default=None,
+                     help="with --sim: realtime clock at this many virtual s per wall s")
+    run.add_argument("--data-dir", default=None, help="where run stores go (default: bench's)")
+    run.add_argument("--quiet", action="store_true", help="print only run results")
+    run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a bench file")
     validate.add_argument("file")

@@ -21,6 +21,7 @@ from labctl.core.errors import ConfigError
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
+    _with_result,
     heat_capacity_from_sample,
     read_step,
     record_phase,
@@ -129,8 +130,7 @@ def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency:
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [thermo, amf])
-    yield from bpp.run_wrapper(plan, md=metadata)
-    return summary
+    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
 
 
 def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: float,
@@ -221,5 +221,4 @@ def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: f
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [thermo, amf])
-    yield from bpp.run_wrapper(plan, md=metadata)
-    return marks.get("result")
+    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))

@@ -18,6 +18,7 @@ from labctl.core.errors import ConfigError
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
+    _with_result,
     heat_capacity_from_sample,
     read_step,
     record_phase,
@@ -113,8 +114,7 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
     plan = bpp.stage_wrapper(plan, [thermo, laser])
-    yield from bpp.run_wrapper(plan, md=metadata)
-    return summary
+    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
 
 
 def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
@@ -192,5 +192,4 @@ def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
     plan = bpp.stage_wrapper(plan, [thermo, laser])
-    yield from bpp.run_wrapper(plan, md=metadata)
-    return marks.get("result")
+    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))

@@ -137,3 +137,9 @@ def heat_capacity_from_sample(sample: dict) -> float:
     if not c > 0:
         raise ConfigError(f"sample heat capacity must be > 0 J/K, got {c}")
     return c
+
+
+def _with_result(plan, result):
+    """Run ``plan`` and return ``result()`` afterwards (the plan's value for the caller)."""
+    yield from plan
+    return result()

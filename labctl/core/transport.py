@@ -142,6 +142,24 @@ class Transport:
         """Whether more bytes may still arrive while the wall clock runs."""
         return True
 
+    @property
+    def waits_for_bytes(self) -> bool:
+        """Whether waiting (wall time) can bring more bytes; false for an in-process
+        emulator on a lockstep clock, which has said all it will say."""
+        return self._can_wait()
+
+    def read_some(self, timeout: float = 0.0) -> bytes:
+        """Whatever has arrived, waiting up to ``timeout`` s for the first bytes.
+
+        For drivers that frame replies themselves (several possible terminators).
+        """
+        with self.lock:
+            if self._buffer:
+                out = bytes(self._buffer)
+                self._buffer.clear()
+                return out
+            return self._read_chunk(timeout if self._can_wait() else 0.0)
+
     def read_available(self) -> bytes:
         """Return whatever has arrived (buffered or waiting), without blocking long."""
         with self.lock:
@@ -210,21 +228,19 @@ class SerialTransport(Transport):
         self._port.flush()
 
     def _raw_read(self, timeout_s: float) -> bytes:
+        # With timeout 0 pyserial reads whatever is waiting, without blocking; on
+        # socket:// this also avoids in_waiting, which reports at most one byte there.
         port = self._port
-        waiting = port.in_waiting
-        if waiting:
-            return port.read(waiting)
-        if timeout_s <= 0:
-            return b""
+        port.timeout = 0
+        data = port.read(65536)
+        if data or timeout_s <= 0:
+            return data
         port.timeout = min(timeout_s, 0.05)
         try:
             first = port.read(1)
         finally:
             port.timeout = 0
-        if not first:
-            return b""
-        rest = port.in_waiting
-        return first + (port.read(rest) if rest else b"")
+        return first + port.read(65536) if first else b""
 
     def _raw_close(self) -> None:
         self._port.close()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conversation import expect_conversation
 
 from labctl.core.clock import SimClock
 from labctl.core.errors import ConfigError, InstrumentError, InterlockError, TransportError
 from labctl.devices.drivers.ambrell_easyheat import AmbrellEasyHeat, AMFFault, AMFStatus
+from tests.devices.drivers.conversation import expect_conversation
 
 OK = b"1,OK\r\n"
 STAT = b"1,stat\r"

@@ -1,0 +1,437 @@
+"""Neoptix ReFlex / Omega FOB10x fiber-optic (GaAs) thermometer: RS-232 ASCII driver.
+
+From the FOB100 manual (section 5, "RS-232 commands"): every command ends with CR;
+characters are not echoed; a successful command ends with the prompt ``*``, a failed
+one with ``Errx`` instead, and the host must send nothing before either arrives.  On a
+1-channel model the channel index is omitted.  Reply framing for each command used
+here (``<CR>`` = ``\\r``; nothing follows the prompt)::
+
+    t        +24.3<CR>+24.5<CR>---.-<CR>+24.4<CR>*   one line per ENABLED channel
+    t2       +24.5<CR>*                             (1-channel model: t)
+    ta+/ta-  *      then, while on: C:2;T: +24.5<CR> (any time, between replies too)
+    e1;2;-3;4  *    enable 1, 2, 4; disable 3       (not on 1-channel models)
+    q+/q-    *      fast / slow (slow = mean of the last 4 readings)
+    u c/u f  *      units of every temperature sent or received
+    b        b:32.2<CR>*                            enclosure temperature
+    i        <Key>: <value><CR>...*                 identity/status (see below)
+    y        CH1: power:2.61, lamp attenuation: 250, CCD time: 50ms (fixed)<CR>...*
+    f2 27.0  *      force channel 2 to read 27.0 (1-channel: f 27.0); f2 alone resets
+
+``---.-`` is a channel without a valid reading (no probe, broken fiber, out of range).
+A probe power of 0.3-1.1 means no probe is detected on that channel.
+
+The driver always works in degrees Celsius: :meth:`NeoptixReflex.initialize` sends
+``u c``; if someone selects Fahrenheit (for the front display) with :meth:`set_units`,
+readings are converted back to C and force values sent in F.
+
+Protocol details the manual leaves open are decided in the block below, so they can be
+corrected against hardware in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from labctl.core.clock import Clock, WallClock
+from labctl.core.errors import InstrumentError, LimitError, TransportError
+from labctl.core.transport import Transport
+
+__all__ = ["NeoptixReflex", "ReflexError", "StreamReading", "ERROR_CODES", "MAX_OFFSET_C"]
+
+# --- Protocol details not in the manual (decided here; correct against hardware) -------
+TERMINATOR = b"\r"  #: ends every command and every reply line (manual)
+PROMPT = b"*"  #: success prompt, not followed by CR (manual example)
+ERROR_RE = re.compile(rb"Err(\d)")  #: failure prompt ``Err<x>``, one digit, no CR (decided)
+INVALID = "---.-"  #: channel without a valid reading (manual)
+VALUE_RE = re.compile(r"[+-]?\d{1,4}\.\d")  #: ``+24.3``, ``-5.0``, ``+102.4``
+STREAM_RE = re.compile(r"C:(\d);T: ?([+-]?\d{1,4}\.\d|---\.-)")  #: ``C:2;T: +24.5``
+ENCLOSURE_RE = re.compile(r"b:\s*([+-]?\d{1,4}\.\d)")  #: ``b:32.2``
+POWER_RE = re.compile(r"CH(\d): power:\s*(\d+(?:\.\d+)?)")  #: ``CH1: power:2.61, ...``
+#: ``i`` reply: ``Key: value`` lines; per channel ``CH1: Enabled: Yes, Offset: +0.0``
+#: (offset in the current units; the manual prints a table, its layout is unknown).
+CHANNEL_INFO_RE = re.compile(r"CH(\d): Enabled: (Yes|No), Offset: ([+-]?\d{1,4}\.\d)")
+SCAN_RATE_KEY = "Scanning rate"  #: ``Scanning rate: Fast`` / ``Slow`` in the ``i`` reply
+NO_PROBE_POWER = (0.3, 1.1)  #: probe power range meaning "no probe detected" (manual)
+MAX_OFFSET_C = 5.0  #: largest calibration offset the ``f`` command accepts, C
+ERROR_CODES = {
+    1: "unknown command",
+    2: "invalid argument (channel index, number or range)",
+    3: "command not available on this model",
+    4: "channel is disabled",
+    5: "no valid reading to force",
+}
+# ----------------------------------------------------------------------------------------
+
+
+class ReflexError(InstrumentError):
+    """The thermometer answered ``Err<code>`` to ``command``."""
+
+    def __init__(self, message: str, *, code: int, command: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.command = command
+
+
+class StreamReading(NamedTuple):
+    """One ``C:<i>;T: <value>`` line of the ``ta+`` stream (value in C, None = invalid);
+    ``time`` is the clock time at which the host received it (epoch s)."""
+
+    channel: int
+    value_C: float | None
+    time: float
+
+
+def _c_from(value: float, units: str) -> float:
+    return (value - 32.0) / 1.8 if units == "f" else value
+
+
+def _to_units(value_C: float, units: str) -> float:
+    return value_C * 1.8 + 32.0 if units == "f" else value_C
+
+
+class NeoptixReflex:
+    """Driver of a 1-, 2- or 4-channel Neoptix ReFlex style thermometer.
+
+    Parameters
+    ----------
+    transport:
+        an open :class:`~labctl.core.transport.Transport` (9600 8N1 by default).
+    channels:
+        number of channels of the model (1, 2 or 4).
+    clock:
+        bench clock (times of stream lines); default :class:`~labctl.core.clock.WallClock`.
+
+    All temperatures are in degrees Celsius; ``None`` stands for ``---.-``.
+    Thread-safe: every exchange holds ``transport.lock``.
+    """
+
+    stream_buffer_lines = 10_000  #: stream lines kept for :meth:`read_stream`
+
+    def __init__(
+        self, transport: Transport, *, channels: int = 4, clock: Clock | None = None
+    ) -> None:
+        if channels not in (1, 2, 4):
+            raise ValueError(f"channels must be 1, 2 or 4, not {channels!r}")
+        self.transport = transport
+        self.channels = channels
+        self.clock = clock if clock is not None else WallClock()
+        self.units = "c"  #: units the instrument is believed to use ("c" or "f")
+        self.streaming = False
+        self._enabled: tuple[int, ...] = tuple(range(1, channels + 1))  # power-on default
+        self._rx = bytearray()
+        self._stream: deque[StreamReading] = deque(maxlen=self.stream_buffer_lines)
+        self.stream_errors: deque[bytes] = deque(maxlen=100)  #: stream lines that did not parse
+
+    def __repr__(self) -> str:
+        return f"<NeoptixReflex {self.channels} ch at {self.transport.address}>"
+
+    # -- commands -------------------------------------------------------------------
+    def initialize(self) -> None:
+        """Bring the instrument to a known state: stream off (``ta-``), Celsius (``u c``)."""
+        self.stop_stream()
+        self.set_units("c")
+
+    def read_all(self) -> list[float | None]:
+        """``t``: one reading per enabled channel, in channel order (C, None = ``---.-``)."""
+        lines = self._exchange("t")
+        return [self._temperature(line, "t", lines) for line in lines]
+
+    def read_temperatures(self) -> dict[int, float | None]:
+        """``t`` mapped to channel numbers: ``{channel: C or None}`` for enabled channels.
+
+        If the number of lines does not match the enabled channels the driver knows of
+        (changed at the front panel), the enabled set is read again with ``i``.
+        """
+        values = self.read_all()
+        if len(values) != len(self._enabled):
+            known = self._enabled
+            self.enabled_channels()
+            if len(values) != len(self._enabled):
+                raise InstrumentError(
+                    f"{self.transport.address}: 't' returned {len(values)} readings but "
+                    f"channels {list(known)} are enabled (instrument says {list(self._enabled)})"
+                )
+        return dict(zip(self._enabled, values, strict=True))
+
+    def read_channel(self, channel: int) -> float | None:
+        """``t<i>`` (``t`` on a 1-channel model): one channel's reading, C or None."""
+        cmd = "t" + self._index(channel)
+        lines = self._exchange(cmd, nlines=1)
+        return self._temperature(lines[0], cmd, lines)
+
+    def start_stream(self) -> None:
+        """``ta+``: the instrument sends every new reading as ``C:<i>;T: <value>``."""
+        self._exchange("ta+", nlines=0)
+        self.streaming = True
+
+    def stop_stream(self) -> None:
+        """``ta-``: stop streaming (lines already sent are kept for :meth:`read_stream`)."""
+        self._exchange("ta-", nlines=0)
+        self.streaming = False
+
+    def read_stream(self) -> list[StreamReading]:
+        """Stream lines that have arrived since the last call, parsed (does not block).
+
+        Lines that do not parse (a partial line after a buffer overflow) are skipped and
+        kept in ``stream_errors``.
+        """
+        with self.transport.lock:
+            while data := self.transport.read_available():  # some links hand out 1 byte a call
+                self._rx += data
+            self._scan([], stale=True)
+            out = list(self._stream)
+            self._stream.clear()
+            return out
+
+    def set_enabled_channels(self, channels: Iterable[int]) -> None:
+        """``e1;2;-3;4``: scan only ``channels`` (1-channel model: only channel 1, no command)."""
+        wanted = sorted({self._check_channel(c) for c in channels})
+        if not wanted:
+            raise ValueError("at least one channel must stay enabled")
+        if self.channels == 1:
+            return
+        args = ";".join(str(c) if c in wanted else f"-{c}" for c in range(1, self.channels + 1))
+        self._exchange("e" + args, nlines=0)
+        self._enabled = tuple(wanted)
+
+    def enabled_channels(self) -> tuple[int, ...]:
+        """Channels the instrument scans, from the ``i`` reply (also resynchronises ``t``)."""
+        self._enabled = tuple(ch for ch, (on, _) in self._channel_info().items() if on)
+        return self._enabled
+
+    def set_fast(self, fast: bool) -> None:
+        """``q+`` (fast) or ``q-`` (slow: mean of the last 4 readings)."""
+        self._exchange("q+" if fast else "q-", nlines=0)
+
+    def set_acquisition_mode(self, mode: str) -> None:
+        """``"fast"`` or ``"slow"`` (see :meth:`set_fast`)."""
+        if mode not in ("fast", "slow"):
+            raise ValueError(f"acquisition mode must be 'fast' or 'slow', not {mode!r}")
+        self.set_fast(mode == "fast")
+
+    def acquisition_mode(self) -> str:
+        """``"fast"`` or ``"slow"``, from the ``i`` reply's ``Scanning rate``."""
+        info = self.identity()
+        rate = info.get(SCAN_RATE_KEY, "").strip().lower()
+        if rate not in ("fast", "slow"):
+            raise InstrumentError(
+                f"{self.transport.address}: 'i' reply has no valid {SCAN_RATE_KEY!r} line: {info!r}"
+            )
+        return rate
+
+    def set_units(self, units: str) -> None:
+        """``u c`` or ``u f``; readings returned by this driver stay in Celsius."""
+        units = units.strip().lower()
+        if units not in ("c", "f"):
+            raise ValueError(f"units must be 'c' or 'f', not {units!r}")
+        self._exchange(f"u {units}", nlines=0)
+        self.units = units
+
+    def enclosure_temperature(self) -> float:
+        """``b``: temperature inside the instrument's enclosure, C."""
+        lines = self._exchange("b", nlines=1)
+        m = ENCLOSURE_RE.fullmatch(lines[0].decode("ascii", "replace").strip())
+        if m is None:
+            raise self._unparsable("b", lines)
+        return _c_from(float(m.group(1)), self.units)
+
+    def identity(self) -> dict[str, str]:
+        """``i``: identity and status lines as ``{key: value}`` (model, serial, ...)."""
+        lines = self._exchange("i")
+        info: dict[str, str] = {}
+        for raw in lines:
+            key, sep, value = raw.decode("ascii", "replace").partition(":")
+            if not sep:
+                raise self._unparsable("i", lines)
+            info[key.strip()] = value.strip()
+        return info
+
+    def offsets_C(self) -> dict[int, float]:
+        """Calibration offset applied to each channel by ``f`` (C), from ``i``."""
+        scale = 1.8 if self.units == "f" else 1.0
+        return {ch: off / scale for ch, (_, off) in self._channel_info().items()}
+
+    def probe_power(self) -> dict[int, float]:
+        """``y``: optical power returned by each channel's probe (arbitrary units)."""
+        lines = self._exchange("y", nlines=self.channels)
+        power: dict[int, float] = {}
+        for raw in lines:
+            m = POWER_RE.match(raw.decode("ascii", "replace"))
+            if m is None:
+                raise self._unparsable("y", lines)
+            power[int(m.group(1))] = float(m.group(2))
+        if sorted(power) != list(range(1, self.channels + 1)):
+            raise self._unparsable("y", lines)
+        return power
+
+    def probe_status(self) -> dict[int, str]:
+        """Per channel ``"ok"``, ``"no probe"`` (power 0.3-1.1) or ``"fault"`` (< 0.3)."""
+        low, high = NO_PROBE_POWER
+        return {
+            ch: "ok" if p > high else ("no probe" if p >= low else "fault")
+            for ch, p in self.probe_power().items()
+        }
+
+    def probes_detected(self) -> dict[int, bool]:
+        """Whether each channel sees a probe (``y`` power above 1.1)."""
+        return {ch: status == "ok" for ch, status in self.probe_status().items()}
+
+    def force_reading(self, channel: int, reference_C: float) -> None:
+        """``f<i> <T>``: make ``channel`` read ``reference_C`` from now on (calibration).
+
+        Reads the channel first (``t<i>``) and refuses, without sending ``f``, when the
+        reading is invalid (``InstrumentError``) or the correction would exceed
+        +/-5 C (``LimitError``).
+        """
+        current = self.read_channel(channel)
+        where = f"{self.transport.address} channel {channel}"
+        if current is None:
+            raise InstrumentError(f"{where}: no valid reading to force; nothing was sent")
+        if not abs(reference_C - current) <= MAX_OFFSET_C:
+            raise LimitError(
+                f"{where}: forcing {reference_C:g} C while it reads {current:g} C is an offset "
+                f"of {reference_C - current:+.1f} C, beyond +/-{MAX_OFFSET_C:g} C; nothing was sent"
+            )
+        value = _to_units(reference_C, self.units)
+        self._exchange(f"f{self._index(channel)} {value:.1f}", nlines=0)
+
+    def reset_calibration(self, channel: int) -> None:
+        """``f<i>``: back to the factory calibration (offset 0) on ``channel``."""
+        self._exchange("f" + self._index(channel), nlines=0)
+
+    # -- protocol machinery -----------------------------------------------------------
+    def _check_channel(self, channel: int) -> int:
+        if isinstance(channel, bool) or not isinstance(channel, int):
+            raise ValueError(f"channel must be an integer 1..{self.channels}, not {channel!r}")
+        if not 1 <= channel <= self.channels:
+            raise ValueError(f"channel must be 1..{self.channels}, not {channel!r}")
+        return channel
+
+    def _index(self, channel: int) -> str:
+        self._check_channel(channel)
+        return "" if self.channels == 1 else str(channel)
+
+    def _temperature(self, raw: bytes, command: str, lines: list[bytes]) -> float | None:
+        text = raw.decode("ascii", "replace").strip()
+        if text == INVALID:
+            return None
+        if VALUE_RE.fullmatch(text) is None:
+            raise self._unparsable(command, lines)
+        return _c_from(float(text), self.units)
+
+    def _unparsable(self, command: str, lines: list[bytes]) -> InstrumentError:
+        reply = b"".join(line + TERMINATOR for line in lines) + PROMPT
+        return InstrumentError(
+            f"{self.transport.address}: cannot parse the reply to {command!r}: {reply!r}"
+        )
+
+    def _channel_info(self) -> dict[int, tuple[bool, float]]:
+        info = self.identity()
+        out: dict[int, tuple[bool, float]] = {}
+        for key, value in info.items():
+            m = CHANNEL_INFO_RE.fullmatch(f"{key}: {value}")
+            if m is not None:
+                out[int(m.group(1))] = (m.group(2) == "Yes", float(m.group(3)))
+        if sorted(out) != list(range(1, self.channels + 1)):
+            raise InstrumentError(
+                f"{self.transport.address}: the 'i' reply does not list "
+                f"channels 1..{self.channels}: {info!r}"
+            )
+        return out
+
+    def _exchange(self, command: str, nlines: int | None = None) -> list[bytes]:
+        """Send ``command`` + CR and return the reply lines before the prompt.
+
+        Stream lines (``C:...``) met on the way go to the stream buffer.  ``nlines``
+        (if given) is the number of lines the reply must have.
+        """
+        transport = self.transport
+        with transport.lock:
+            self._rx += transport.read_available()
+            self._scan([], stale=True)
+            transport.write(command.encode("ascii") + TERMINATOR)
+            lines: list[bytes] = []
+            deadline = time.monotonic() + transport.timeout
+            while True:
+                code = self._scan(lines)
+                if code is not None:
+                    break
+                remaining = deadline - time.monotonic()
+                data = transport.read_some(min(max(remaining, 0.0), 0.05))
+                if data:
+                    self._rx += data
+                elif remaining <= 0 or not transport.waits_for_bytes:
+                    got = b"".join(line + TERMINATOR for line in lines) + bytes(self._rx)
+                    self._rx.clear()
+                    raise TransportError(
+                        f"no prompt after {command!r} from {transport.address} within "
+                        f"{transport.timeout:g} s (received {got!r})"
+                    )
+        if code:
+            raise ReflexError(
+                f"{transport.address}: {command!r} refused with Err{code} "
+                f"({ERROR_CODES.get(code, 'unknown error')})",
+                code=code,
+                command=command,
+            )
+        if nlines is not None and len(lines) != nlines:
+            raise self._unparsable(command, lines)
+        return lines
+
+    def _scan(self, lines: list[bytes], stale: bool = False) -> int | None:
+        """Consume complete items from the receive buffer.
+
+        Reply lines go to ``lines``, stream lines to the stream buffer.  Returns 0 at
+        the prompt, the error number at ``Err<x>``, None when more bytes are needed.
+        With ``stale`` (no command pending), prompts and lines that are not stream
+        lines are dropped, and so is a trailing partial line unless it may be the start
+        of a stream line.
+        """
+        rx = self._rx
+        pos = 0
+        result = None
+        n = len(rx)
+        while pos < n:
+            if rx[pos] == 0x2A:  # "*"
+                pos += 1
+                result = 0
+                if not stale:
+                    break
+                continue
+            if rx.startswith(b"Err", pos):
+                m = ERROR_RE.match(rx, pos)
+                if m is None and n - pos < 4:
+                    break  # "Err" without its digit yet
+                if m is not None:
+                    pos = m.end()
+                    result = int(m.group(1))
+                    if not stale:
+                        break
+                    continue
+            end = rx.find(TERMINATOR, pos)
+            if end < 0:
+                break
+            line = bytes(rx[pos:end])
+            pos = end + 1
+            if line.startswith(b"C:"):
+                self._stream_line(line)
+            elif line and not stale:
+                lines.append(line)
+        if stale and pos < n and rx[pos] != 0x43:  # not "C"
+            pos = n  # stale partial reply: drop it
+        del rx[:pos]
+        return None if stale else result
+
+    def _stream_line(self, line: bytes) -> None:
+        m = STREAM_RE.fullmatch(line.decode("ascii", "replace").strip())
+        ch = int(m.group(1)) if m is not None else 0
+        if m is None or not 1 <= ch <= self.channels:
+            self.stream_errors.append(line)
+            return
+        text = m.group(2)
+        value = None if text == INVALID else _c_from(float(text), self.units)
+        self._stream.append(StreamReading(ch, value, self.clock.now()))
