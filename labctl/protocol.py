@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from labctl.core.errors import ConfigError, LabctlError
 from labctl.yamlfile import YamlDoc, format_validation_error, load_yaml
 
-__all__ = ["Protocol", "Step", "load_protocol", "PLANS", "build_steps", "DEVICE_PARAMETERS"]
+__all__ = ["Protocol", "Step", "load_protocol", "build_steps", "bench_path", "DEVICE_PARAMETERS"]
 
 #: plan parameters that name bench devices
 DEVICE_PARAMETERS = ("amf", "thermo", "laser", "oa", "fluo")

@@ -93,13 +93,14 @@ def temperature_loop(thermo, signal, others, state, pid: PID, settings: LoopSett
         dose = cem.add(t, T)
         if not math.isfinite(summary.t_start):
             summary.t_start, summary.T_start_C = t, T
-        if not math.isfinite(summary.t_reached) and T >= settings.target_C:
+        if not math.isfinite(summary.t_reached) and settings.target_C <= T:
             summary.t_reached = t
         summary.T_max_C = max(summary.T_max_C, T)
         summary.cem43_min = dose
         reached = math.isfinite(summary.t_reached)
+        held = t - summary.t_reached if reached else -math.inf
         reason = ""
-        if settings.stop_on == "time" and reached and t - summary.t_reached >= settings.hold_s - 1e-6:
+        if settings.stop_on == "time" and held >= settings.hold_s - 1e-6:
             reason = "hold time completed"
         elif settings.stop_on == "duration" and t - summary.t_start >= settings.hold_s - 1e-6:
             reason = "treatment time completed"
