@@ -20,7 +20,18 @@ from labctl.analysis.control import PID
 from labctl.analysis.dose import CEM43Accumulator
 from labctl.plans.stubs import require_valid, time_of, trigger_read, value_of
 
-__all__ = ["LoopSettings", "LoopSummary", "temperature_loop", "set_and_wait"]
+__all__ = ["LoopSettings", "LoopSummary", "ConstantOutput", "temperature_loop", "set_and_wait"]
+
+
+class ConstantOutput:
+    """Open-loop stand-in for a PID: always the same power fraction."""
+
+    def __init__(self, output: float = 1.0) -> None:
+        self.output = float(output)
+        self.setpoint = float("nan")
+
+    def update(self, measurement: float, t_s: float) -> float:
+        return self.output
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ def set_and_wait(signal, value):
     yield Msg("wait", None, group=group)
 
 
-def temperature_loop(thermo, signal, others, state, pid: PID, settings: LoopSettings, *,
+def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput, settings: LoopSettings, *,
                      command_for: Callable[[float], float], apply: Callable,
                      ensure_on: Callable, summary: LoopSummary):
     """Run the loop until its stop condition.

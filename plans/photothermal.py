@@ -15,7 +15,13 @@ from bluesky import preprocessors as bpp
 from labctl.analysis.control import PID
 from labctl.analysis.pce import photothermal_efficiency
 from labctl.core.errors import ConfigError
-from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
+from labctl.plans.control_loop import (
+    ConstantOutput,
+    LoopSettings,
+    LoopSummary,
+    set_and_wait,
+    temperature_loop,
+)
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
     _with_result,
@@ -68,7 +74,7 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
     signal = role_signal(thermo, channel)
     g = {**DEFAULT_PTT_GAINS, **(gains or {})}
     if target is None:
-        pid = PID(0.0, 0.0, 0.0, 0.0, output_limits=(1.0, 1.0))  # constant full command
+        pid = ConstantOutput(1.0)  # open loop: the requested irradiance throughout
         settings = LoopSettings(target_C=math.inf, hold_s=duration, stop_on="duration",
                                 period_s=period)
     else:

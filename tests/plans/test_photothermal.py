@@ -1,0 +1,75 @@
+"""Photothermal plans on the lockstep simulated benches, checked against the physics."""
+
+import numpy as np
+import pytest
+
+from labctl.core.errors import ConfigError, LimitError
+from labctl.plans import photothermal_conversion, photothermal_therapy
+
+VIAL_SAMPLE = {
+    "components": [{"mass_g": 1.0, "c_J_per_gK": 4.186}, {"mass_g": 1.0, "c_J_per_gK": 0.83}],
+}
+
+
+def laser_truth(bench, power_W):
+    """The simulated sample's ground truth with the laser at ``power_W`` (then off)."""
+    laser = bench.laser
+    world = bench.twin.world
+    world.set_laser(power_W, laser.wavelength_nm, laser.spot_area_cm2)
+    truth = world.truth()
+    world.set_laser(0.0, laser.wavelength_nm, laser.spot_area_cm2)
+    return truth
+
+
+def test_pce_recovers_the_true_efficiency(vial_bench):
+    bench = vial_bench
+    power = 0.5
+    truth = laser_truth(bench, power)
+    result = bench.RE(photothermal_conversion(
+        bench.laser, bench.thermo, power=power, heat_time=1800, cool_time=1200,
+        sample=VIAL_SAMPLE, absorbance=truth["absorbance"], q_dis=truth["q_dis_W"],
+        period=2.0)).plan_result
+    assert result.eta == pytest.approx(truth["pce"], rel=0.05)
+    stored = bench.docs.stream("analysis")[0]["data"]
+    assert stored["pce_eta"] == pytest.approx(result.eta)
+    assert not bench.twin.emulators["laser"].emission_on
+    _, power_readback = bench.docs.column("laser_power")
+    assert power_readback.max() == pytest.approx(power, rel=0.05)
+
+
+def test_ptt_open_loop_at_fixed_irradiance_records_dose(mouse_bench):
+    bench = mouse_bench
+    result = bench.RE(photothermal_therapy(bench.laser, bench.thermo, duration=300,
+                                           irradiance=1.0))
+    t, T = bench.docs.column("thermo_tumor")
+    assert T[-1] > T[0] + 1.0  # the tumor warms under 1 W/cm^2 at 808 nm
+    assert t[-1] - t[0] == pytest.approx(300, abs=2)
+    _, irradiance = bench.docs.column("laser_irradiance")
+    assert irradiance[len(irradiance) // 2] == pytest.approx(1.0, rel=0.05)
+    assert result.plan_result.cem43_min >= 0
+    assert not bench.twin.emulators["laser"].emission_on
+
+
+def test_ptt_closed_loop_holds_target(mouse_bench):
+    bench = mouse_bench
+    bench.RE(photothermal_therapy(bench.laser, bench.thermo, duration=900, target=41.0,
+                                  max_irradiance=1.5))
+    t, T = bench.docs.column("thermo_tumor")
+    late = t >= t[0] + 600
+    assert np.abs(T[late] - 41.0).max() < 0.5
+    _, irradiance = bench.docs.column("laser_irradiance")
+    assert irradiance.max() <= 1.5 * 1.02
+    assert not bench.twin.emulators["laser"].emission_on
+
+
+def test_ptt_refuses_bad_requests_before_anything_is_sent(mouse_bench):
+    bench = mouse_bench
+    sent = len(bench.transports["laser"].log.sent())
+    with pytest.raises(LimitError, match="irradiance"):
+        photothermal_therapy(bench.laser, bench.thermo, duration=60, irradiance=5.0)
+    with pytest.raises(ConfigError, match="exactly one"):
+        photothermal_therapy(bench.laser, bench.thermo, duration=60)
+    with pytest.raises(ConfigError, match="absorbance"):
+        photothermal_conversion(bench.laser, bench.thermo, power=0.5, heat_time=10,
+                                cool_time=10, sample=VIAL_SAMPLE, absorbance=0)
+    assert len(bench.transports["laser"].log.sent()) == sent
