@@ -55,22 +55,29 @@ class Nanoparticle:
     attempt time, ``viscosity_Pa_s`` the carrier viscosity (water 1e-3 Pa s).
     """
 
-    core_diameter_m: float = 16e-9
+    core_diameter_m: float = 15e-9
     shell_thickness_m: float = 5e-9
     Md_A_m: float = 446e3
-    K_J_m3: float = 13e3
+    K_J_m3: float = 14e3
     rho_kg_m3: float = 5180.0
     tau0_s: float = 1e-9
     viscosity_Pa_s: float = 1e-3
 
     def __post_init__(self) -> None:
-        for name in ("core_diameter_m", "Md_A_m", "K_J_m3", "rho_kg_m3", "tau0_s",
-                     "viscosity_Pa_s"):
+        for name in (
+            "core_diameter_m",
+            "Md_A_m",
+            "K_J_m3",
+            "rho_kg_m3",
+            "tau0_s",
+            "viscosity_Pa_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Nanoparticle.{name} must be > 0, not {getattr(self, name)!r}")
         if self.shell_thickness_m < 0:
-            raise ValueError(f"Nanoparticle.shell_thickness_m must be >= 0, "
-                             f"not {self.shell_thickness_m!r}")
+            raise ValueError(
+                f"Nanoparticle.shell_thickness_m must be >= 0, not {self.shell_thickness_m!r}"
+            )
 
     @property
     def volume_m3(self) -> float:
@@ -130,8 +137,14 @@ def equilibrium_susceptibility(p: Nanoparticle, phi: float, field_A_m: float, T_
     return initial_susceptibility(p, phi, T_K) * _langevin_factor(xi)
 
 
-def power_density(p: Nanoparticle, phi: float, frequency_Hz: float, field_A_m: float,
-                  T_K: float = 310.0, immobilized: bool = False) -> float:
+def power_density(
+    p: Nanoparticle,
+    phi: float,
+    frequency_Hz: float,
+    field_A_m: float,
+    T_K: float = 310.0,
+    immobilized: bool = False,
+) -> float:
     """Volumetric heating P = mu_0 pi chi_0 H^2 f (2 pi f tau)/(1 + (2 pi f tau)^2), W/m^3.
 
     ``phi`` is the magnetic volume fraction of the sample; ``immobilized`` blocks
@@ -145,8 +158,13 @@ def power_density(p: Nanoparticle, phi: float, frequency_Hz: float, field_A_m: f
     return MU0 * math.pi * chi0 * field_A_m**2 * frequency_Hz * x / (1.0 + x * x)
 
 
-def slp(p: Nanoparticle, frequency_Hz: float, field_A_m: float, T_K: float = 310.0,
-        immobilized: bool = False) -> float:
+def slp(
+    p: Nanoparticle,
+    frequency_Hz: float,
+    field_A_m: float,
+    T_K: float = 310.0,
+    immobilized: bool = False,
+) -> float:
     """Specific loss power SLP = P / (phi rho), W per kg of magnetic material (Fe3O4).
 
     Independent of phi in LRT (non-interacting particles).
@@ -155,8 +173,13 @@ def slp(p: Nanoparticle, frequency_Hz: float, field_A_m: float, T_K: float = 310
     return power_density(p, phi, frequency_Hz, field_A_m, T_K, immobilized) / (phi * p.rho_kg_m3)
 
 
-def slp_per_fe(p: Nanoparticle, frequency_Hz: float, field_A_m: float, T_K: float = 310.0,
-               immobilized: bool = False) -> float:
+def slp_per_fe(
+    p: Nanoparticle,
+    frequency_Hz: float,
+    field_A_m: float,
+    T_K: float = 310.0,
+    immobilized: bool = False,
+) -> float:
     """SLP per kg of iron, W/kg Fe (= mW/mg Fe = W/g Fe / 1000): SLP / 0.724."""
     return slp(p, frequency_Hz, field_A_m, T_K, immobilized) / FE_MASS_FRACTION_MAGNETITE
 
@@ -168,7 +191,8 @@ def ilp(slp_W_per_kg: float, frequency_Hz: float, field_A_m: float) -> float:
     return slp_W_per_kg / (field_A_m**2 * frequency_Hz) * 1e9
 
 
-def eddy_power_density(sigma_S_m: float, frequency_Hz: float, field_A_m: float,
-                       radius_m: float | np.ndarray) -> float | np.ndarray:
+def eddy_power_density(
+    sigma_S_m: float, frequency_Hz: float, field_A_m: float, radius_m: float | np.ndarray
+) -> float | np.ndarray:
     """Eddy-current heating 0.5 sigma (pi mu_0 f H r)^2 at distance r from the coil axis, W/m^3."""
-    return 0.5 * sigma_S_m * (math.pi * MU0 * frequency_Hz * field_A_m * np.asarray(radius_m))**2
+    return 0.5 * sigma_S_m * (math.pi * MU0 * frequency_Hz * field_A_m * np.asarray(radius_m)) ** 2

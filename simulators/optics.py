@@ -76,20 +76,76 @@ ABSORBER_UNITS = {
 }
 
 # Pure water absorption coefficient mu_a, 1/cm (Hale & Querry 1973; Kou et al. 1993).
-_WATER_NM = np.array([600, 650, 700, 725, 750, 775, 800, 825, 850, 875, 900, 925, 950, 975,
-                      1000, 1025, 1050, 1075, 1100, 1125, 1150, 1175, 1200, 1250, 1300],
-                     dtype=float)
-_WATER_MU_A = np.array([0.0022, 0.0034, 0.0060, 0.016, 0.026, 0.024, 0.020, 0.029, 0.043,
-                        0.056, 0.068, 0.14, 0.39, 0.45, 0.36, 0.25, 0.16, 0.13, 0.17, 0.45,
-                        1.0, 1.1, 1.04, 0.95, 1.2])
+_WATER_NM = np.array(
+    [
+        600,
+        650,
+        700,
+        725,
+        750,
+        775,
+        800,
+        825,
+        850,
+        875,
+        900,
+        925,
+        950,
+        975,
+        1000,
+        1025,
+        1050,
+        1075,
+        1100,
+        1125,
+        1150,
+        1175,
+        1200,
+        1250,
+        1300,
+    ],
+    dtype=float,
+)
+_WATER_MU_A = np.array(
+    [
+        0.0022,
+        0.0034,
+        0.0060,
+        0.016,
+        0.026,
+        0.024,
+        0.020,
+        0.029,
+        0.043,
+        0.056,
+        0.068,
+        0.14,
+        0.39,
+        0.45,
+        0.36,
+        0.25,
+        0.16,
+        0.13,
+        0.17,
+        0.45,
+        1.0,
+        1.1,
+        1.04,
+        0.95,
+        1.2,
+    ]
+)
 
 
 @cache
 def hemoglobin_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(wavelength nm, eps HbO2, eps Hb) in 1/(cm M) from the packaged Prahl table."""
     text = resources.files("labctl.simulators").joinpath("data/hemoglobin_prahl.tsv").read_text()
-    rows = [line.split("\t") for line in text.splitlines()
-            if line and not line.startswith("#") and not line.startswith("lambda")]
+    rows = [
+        line.split("\t")
+        for line in text.splitlines()
+        if line and not line.startswith("#") and not line.startswith("lambda")
+    ]
     arr = np.array(rows, dtype=float)
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
@@ -135,14 +191,22 @@ def blood_mu_a(wavelength_nm: float, sO2: float, hemoglobin_g_L: float = 150.0) 
     return float(mu_a(wavelength_nm, {"HbO2": sO2 * c, "Hb": (1.0 - sO2) * c}))
 
 
-def tissue_mu_a(wavelength_nm: float, blood_fraction: float = 0.04, sO2: float = 0.8,
-                water_fraction: float = 0.7, background_per_cm: float = 0.05) -> float:
+def tissue_mu_a(
+    wavelength_nm: float,
+    blood_fraction: float = 0.04,
+    sO2: float = 0.8,
+    water_fraction: float = 0.7,
+    background_per_cm: float = 0.05,
+) -> float:
     """Soft-tissue absorption: blood + water + a flat background (Jacques 2013 model), 1/cm.
 
     Defaults give ~0.25 /cm at 808 nm (PHYSICS.md: 0.2-0.5 /cm).
     """
-    return (blood_fraction * blood_mu_a(wavelength_nm, sO2)
-            + float(mu_a(wavelength_nm, {"water": water_fraction})) + background_per_cm)
+    return (
+        blood_fraction * blood_mu_a(wavelength_nm, sO2)
+        + float(mu_a(wavelength_nm, {"water": water_fraction}))
+        + background_per_cm
+    )
 
 
 def reduced_scattering(wavelength_nm: float, a_per_cm: float = 18.6, b: float = 1.3) -> float:
@@ -157,12 +221,13 @@ def mu_eff(mu_a_per_cm: float | np.ndarray, mu_s_prime_per_cm: float | np.ndarra
 
 
 def effective_reflection(n: float) -> float:
-    """Internal diffuse reflection R_eff at a tissue/air boundary, index ratio n (Groenhuis 1983)."""
+    """Internal diffuse reflection R_eff at a tissue/air boundary, index ratio n (Groenhuis)."""
     return -1.440 / n**2 + 0.710 / n + 0.668 + 0.0636 * n
 
 
-def fluence_coefficients(mu_a_per_cm: float, mu_s_prime_per_cm: float,
-                         n: float = 1.37) -> tuple[float, float]:
+def fluence_coefficients(
+    mu_a_per_cm: float, mu_s_prime_per_cm: float, n: float = 1.37
+) -> tuple[float, float]:
     """(c_coll, k_b): Phi/E0 = c_coll exp(-mu_t' z) + k_b exp(-mu_eff z) (see module doc)."""
     ma, ms = float(mu_a_per_cm), float(mu_s_prime_per_cm)
     mt = ma + ms
@@ -181,8 +246,13 @@ def fluence_coefficients(mu_a_per_cm: float, mu_s_prime_per_cm: float,
     return 1.0 + alpha, k_b
 
 
-def fluence(z_cm: float | np.ndarray, irradiance_W_cm2: float, mu_a_per_cm: float,
-            mu_s_prime_per_cm: float, n: float = 1.37) -> float | np.ndarray:
+def fluence(
+    z_cm: float | np.ndarray,
+    irradiance_W_cm2: float,
+    mu_a_per_cm: float,
+    mu_s_prime_per_cm: float,
+    n: float = 1.37,
+) -> float | np.ndarray:
     """Fluence rate Phi(z) in a homogeneous semi-infinite medium, W/cm^2."""
     c, k_b = fluence_coefficients(mu_a_per_cm, mu_s_prime_per_cm, n)
     z = np.asarray(z_cm, dtype=float)
@@ -191,8 +261,13 @@ def fluence(z_cm: float | np.ndarray, irradiance_W_cm2: float, mu_a_per_cm: floa
     return irradiance_W_cm2 * (c * np.exp(-mt * z) + k_b * np.exp(-me * z))
 
 
-def fluence_layered(z_faces_cm: np.ndarray, mu_a_per_cm: np.ndarray, mu_s_prime_per_cm: np.ndarray,
-                    irradiance_W_cm2: float | np.ndarray = 1.0, n: float = 1.37) -> np.ndarray:
+def fluence_layered(
+    z_faces_cm: np.ndarray,
+    mu_a_per_cm: np.ndarray,
+    mu_s_prime_per_cm: np.ndarray,
+    irradiance_W_cm2: float | np.ndarray = 1.0,
+    n: float = 1.37,
+) -> np.ndarray:
     """Fluence rate at the centres of depth cells with their own optical properties, W/cm^2.
 
     ``z_faces_cm`` (nz+1,) are cell faces from the surface; ``mu_*`` have shape (nz, ...)
@@ -216,8 +291,9 @@ def fluence_layered(z_faces_cm: np.ndarray, mu_a_per_cm: np.ndarray, mu_s_prime_
     surf_s = ms[0] if ms.ndim else ms
     coeffs = np.vectorize(lambda a, s: fluence_coefficients(a, s, n), otypes=[float, float])
     c, k_b = coeffs(surf_a, surf_s)
-    return np.asarray(irradiance_W_cm2) * (c * np.exp(-optical_depth(mt))
-                                           + k_b * np.exp(-optical_depth(me)))
+    return np.asarray(irradiance_W_cm2) * (
+        c * np.exp(-optical_depth(mt)) + k_b * np.exp(-optical_depth(me))
+    )
 
 
 def absorbed_power(power_W: float, absorbance: float) -> float:

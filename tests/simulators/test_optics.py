@@ -109,8 +109,9 @@ def test_layered_fluence_matches_homogeneous_and_attenuates_in_absorber():
     assert layered2[80] / layered[80] == pytest.approx(math.exp(-extra), rel=0.01)
     np.testing.assert_allclose(layered2[:19], layered[:19])
     # radial columns broadcast
-    cols = optics.fluence_layered(faces, np.stack([mua, mua2], 1), np.stack([mus, mus], 1),
-                                  np.array([1.5, 1.5]))
+    cols = optics.fluence_layered(
+        faces, np.stack([mua, mua2], 1), np.stack([mus, mus], 1), np.array([1.5, 1.5])
+    )
     np.testing.assert_allclose(cols[:, 1], layered2)
 
 

@@ -26,9 +26,14 @@ def test_unknown_kind_and_parameter():
 
 @pytest.mark.parametrize(
     ("params", "match"),
-    [({"iron_mg": "lots"}, "iron_mg"), ({"iron_mg": -1.0}, "iron_mg"),
-     ({"iron_mg": True}, "iron_mg"), ({"loss_W_per_K": 0.0}, "loss_W_per_K"),
-     ({"seed": 1.5}, "seed"), ({"pce": 2.0}, "pce")],
+    [
+        ({"iron_mg": "lots"}, "iron_mg"),
+        ({"iron_mg": -1.0}, "iron_mg"),
+        ({"iron_mg": True}, "iron_mg"),
+        ({"loss_W_per_K": 0.0}, "loss_W_per_K"),
+        ({"seed": 1.5}, "seed"),
+        ({"pce": 2.0}, "pce"),
+    ],
 )
 def test_bad_values(params, match):
     with pytest.raises(ConfigError, match=match):

@@ -36,8 +36,9 @@ def test_amf_heating_matches_analytic_exponential_for_any_steps():
     v = Vial()
     v.set_amf(230e3, 8e3)
     truth = v.truth()
-    P, C, L, Ta = (truth[k] for k in ("power_W", "heat_capacity_J_per_K", "loss_W_per_K",
-                                       "T_amb_C"))
+    P, C, L, Ta = (
+        truth[k] for k in ("power_W", "heat_capacity_J_per_K", "loss_W_per_K", "T_amb_C")
+    )
     rng = np.random.default_rng(0)
     times = np.cumsum(rng.uniform(0.01, 7.0, 300))
     T = heating_curve(v, times)
@@ -52,13 +53,13 @@ def test_true_sar_is_fluid_lrt_at_ambient():
     slp = magnetics.slp_per_fe(v.params.particle, 230e3, 8e3, v.params.T_amb_C + 273.15)
     assert t["sar_W_per_g_Fe"] == pytest.approx(slp / 1e3)
     assert t["power_magnetic_W"] == pytest.approx(slp * v.params.iron_mg * 1e-6)
-    assert t["ilp_nH_m2_per_kg"] == pytest.approx(
-        slp * 0.724 / (8e3**2 * 230e3) * 1e9)
+    assert t["ilp_nH_m2_per_kg"] == pytest.approx(slp * 0.724 / (8e3**2 * 230e3) * 1e9)
     # initial slope = P / C
     T0 = v.temperature("sample")
     v.advance(1e-3)
     assert (v.temperature("sample") - T0) / 1e-3 == pytest.approx(
-        t["power_W"] / t["heat_capacity_J_per_K"], rel=1e-4)
+        t["power_W"] / t["heat_capacity_J_per_K"], rel=1e-4
+    )
 
 
 def test_defaults_allow_initial_slope_sar_within_5_percent():
@@ -115,7 +116,8 @@ def test_laser_power_balance_and_roper_recovers_pce():
 def test_absorbance_of_agents():
     v = Vial(VialParams(iron_mg=0.0, gold_nanorod_mg_per_mL=0.02, path_cm=1.0))
     assert v.absorbance(800) == pytest.approx(
-        optics.extinction("gold_nanorod", 800) * 0.02, rel=1e-9)
+        optics.extinction("gold_nanorod", 800) * 0.02, rel=1e-9
+    )
     assert v.absorbance(800) > v.absorbance(1000)
 
 
