@@ -173,6 +173,14 @@ class MouseTumor:
             return float(w @ self.x[idx] + const)
         raise KeyError(f"unknown position {position!r}; known: {self.positions}")
 
+    def amf_power_W(self) -> float:
+        """Power the alternating field deposits in the animal (particles + eddy), W."""
+        key = (self._inputs.frequency_Hz, self._inputs.field_A_m)
+        if getattr(self, "_amf_power_key", None) != key:
+            parts = self._heat_parts()
+            self._amf_power_key, self._amf_power = key, parts["particles"] + parts["eddy"]
+        return self._amf_power
+
     def truth(self) -> dict:
         """Inputs, true SLP (W/g Fe) and ILP, heat flows (W: ``power_particles_W``,
         ``power_eddy_W``, ``power_laser_W``, ``power_absorbed_W`` their sum,

@@ -167,6 +167,10 @@ class Vial:
         T = p.T_amb_C if p.slp_temperature_C is None else p.slp_temperature_C
         return magnetics.slp_per_fe(p.particle, f, H, T + 273.15, immobilized=False)
 
+    def amf_power_W(self) -> float:
+        """Power the alternating field deposits in the sample, W."""
+        return self.magnetic_power_W()
+
     def magnetic_power_W(self) -> float:
         return self.slp_W_per_kg_Fe() * self.params.iron_mg * 1e-6
 

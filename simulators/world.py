@@ -82,6 +82,11 @@ class SimWorld:
             self.sync()
             self.sample.set_laser(power_W, wavelength_nm, spot_area_cm2)
 
+    def amf_power_W(self) -> float:
+        """Power the field deposits in the sample now (0 if the model does not say), W."""
+        fn = getattr(self.sample, "amf_power_W", None)
+        return float(fn()) if fn is not None else 0.0
+
     def truth(self) -> dict:
         with self.lock:
             self.sync()

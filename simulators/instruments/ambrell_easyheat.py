@@ -17,7 +17,7 @@ Physics:
 - power readback: coil and tank losses ``I^2 R(f)`` with the skin-effect scaling
   ``R(f) = R_ref * sqrt(f / f_ref)`` (skin depth ``delta = sqrt(2 rho / (omega mu))``,
   e.g. Jackson, *Classical Electrodynamics*, 3rd ed., sec. 8.1), plus the power the
-  sample absorbs (``world.truth()[load_power_key]`` when the sample reports it);
+  sample absorbs (``world.amf_power_W()``, when ``include_load``);
 - interlocks: coolant flow and coil/capacitor over-temperature refuse heat on and trip
   it off, latched until ``reset`` once the cause is gone; the power-window alarm
   trips heat off when the power stays outside ``[almin, almax]`` for longer than
@@ -77,7 +77,7 @@ class AmbrellEasyHeatEmulator(LineEmulator):
     tank (default: first calibration key); ``max_current_A``; ``slew_A_s`` (A/s);
     ``coil_resistance_ohm`` at ``resistance_ref_Hz``; ``readback_noise`` (relative
     1-sigma on amps/watts readbacks); ``control`` ``"local"`` or ``"remote"`` at power
-    up; ``tick_s`` ramp/alarm update period (clock s); ``load_power_key``.
+    up; ``tick_s`` ramp/alarm update period (clock s); ``include_load``.
     """
 
     terminator = b"\r"
@@ -97,7 +97,7 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         readback_noise: float = 0.005,
         control: str = "local",
         tick_s: float = 0.05,
-        load_power_key: str | None = "amf_power_W",
+        include_load: bool = True,
     ) -> None:
         super().__init__(world, name=name)
         if world is None:
@@ -117,7 +117,7 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         self.resistance_ref_Hz = float(resistance_ref_Hz)
         self.readback_noise = float(readback_noise)
         self.tick_s = float(tick_s)
-        self.load_power_key = load_power_key
+        self.include_load = bool(include_load)
         self.remote = control == "remote"
         self._frequency_Hz = (
             next(iter(self.coil_calibration))
@@ -367,10 +367,10 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         return self._coil_power_W() + (self._load_power_W() if self._heating else 0.0)
 
     def _load_power_W(self) -> float:
-        if self.load_power_key is None:
+        if not self.include_load:
             return 0.0
-        value = self.world.truth().get(self.load_power_key, 0.0)
-        return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
+        value = self.world.amf_power_W()
+        return value if math.isfinite(value) else 0.0
 
     def _heat_off(self) -> None:
         if self._heating:

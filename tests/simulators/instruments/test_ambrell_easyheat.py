@@ -47,6 +47,9 @@ class RecordingSample:
     def temperature(self, position: str) -> float:
         return self.T
 
+    def amf_power_W(self) -> float:
+        return self.power_W()
+
     def truth(self) -> dict:
         return {"amf_power_W": self.power_W()}
 
