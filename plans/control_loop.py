@@ -9,6 +9,7 @@ starting temperature to the target at a fixed rate so the tumor does not oversho
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from bluesky.utils import Msg
 
 from labctl.analysis.control import PID
 from labctl.analysis.dose import CEM43Accumulator
-from labctl.plans.stubs import require_valid, time_of, trigger_read, value_of
+from labctl.plans.stubs import require_valid, time_of, value_of
 
 __all__ = ["LoopSettings", "LoopSummary", "ConstantOutput", "temperature_loop", "set_and_wait"]
 
@@ -95,10 +96,16 @@ def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput, s
     RunEngine has stopped the device, and the loop resumes from its checkpoint).
     """
     cem = CEM43Accumulator()
+    steps = itertools.count()
     while True:
         yield Msg("checkpoint")
         yield Msg("create", name="primary")
-        readings = yield from trigger_read([thermo])
+        # trigger everything at once; the plan state is read after it is updated
+        group = f"step-{next(steps)}"
+        for obj in (thermo, *others):
+            yield Msg("trigger", obj, group=group)
+        yield Msg("wait", None, group=group)
+        readings = yield Msg("read", thermo)
         T = require_valid(value_of(readings, signal), signal, "temperature control")
         t = time_of(readings, signal)
         dose = cem.add(t, T)
@@ -129,7 +136,9 @@ def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput, s
         command = command_for(u)
         state.record(setpoint=r, command=command, cem43=dose,
                      phase="hold" if reached else "ramp")
-        rest = yield from trigger_read(list(others) + [state])
+        rest = {}
+        for obj in (*others, state):
+            rest.update((yield Msg("read", obj)))
         yield Msg("save")
         if reason:
             summary.reason, summary.t_end = reason, t
