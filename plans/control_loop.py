@@ -85,9 +85,9 @@ def set_and_wait(signal, value):
     yield Msg("wait", None, group=group)
 
 
-def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput, settings: LoopSettings, *,
-                     command_for: Callable[[float], float], apply: Callable,
-                     ensure_on: Callable, summary: LoopSummary):
+def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput,
+                     settings: LoopSettings, *, command_for: Callable[[float], float],
+                     apply: Callable, ensure_on: Callable, summary: LoopSummary):
     """Run the loop until its stop condition.
 
     ``command_for(u)`` converts the power fraction to the command (field in kA/m, laser
