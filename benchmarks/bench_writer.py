@@ -1,0 +1,203 @@
+"""Run-writer costs, measured side by side (prints ratios; targets in brackets).
+
+1. Overhead of ``RunWriter`` on a bare 10,000-event RunEngine run of five scalar
+   signals: the same plan with and without the writer subscribed  [<= 10 % wall].
+2. 512x512 uint16 frames through ``FrameWriter``, uncompressed, as a fraction of raw
+   ``ndarray.tofile`` throughput to the same disk  [>= 50 %]; naive per-frame zarr
+   writes for reference.
+3. The same frames compressed with zarr's default codec (zstd level 0) as a fraction
+   of that codec's single-thread in-memory throughput  [>= 80 %].
+
+Runs are interleaved and repeated; medians are reported (this machine is shared and
+noisy).  Usage: ``python benchmarks/bench_writer.py [--events N] [--frames N] [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numcodecs
+import numpy as np
+import zarr
+from bluesky import Msg, RunEngine
+from bluesky import preprocessors as bpp
+from ophyd import Component as Cpt
+from ophyd import Device, Signal
+
+from labctl.data import FrameWriter, RunWriter
+
+SHAPE = (512, 512)
+
+
+class Five(Device):
+    a = Cpt(Signal, value=1.0, kind="hinted")
+    b = Cpt(Signal, value=2.0)
+    c = Cpt(Signal, value=3)
+    d = Cpt(Signal, value=4.0)
+    e = Cpt(Signal, value=5.0)
+
+
+def bare_plan(det, n):
+    @bpp.run_decorator(md={"plan_name": "bare"})
+    def inner():
+        for _ in range(n):
+            yield Msg("create", name="primary")
+            yield Msg("read", det)
+            yield Msg("save")
+
+    return (yield from inner())
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process) of ``fn()``."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def bench_overhead(n: int, repeat: int, root: Path) -> None:
+    RE = RunEngine({}, context_managers=[])
+    det = Five(name="five")
+    writer = RunWriter(root / "runs")
+    RE(bare_plan(det, 200))  # warm up
+    without, with_ = [], []
+    for _ in range(repeat):
+        without.append(timed(lambda: RE(bare_plan(det, n))))
+        token = RE.subscribe(writer)
+        with_.append(timed(lambda: RE(bare_plan(det, n))))
+        RE.unsubscribe(token)
+    w0 = statistics.median(t for t, _ in without)
+    w1 = statistics.median(t for t, _ in with_)
+    c0 = statistics.median(c for _, c in without)
+    c1 = statistics.median(c for _, c in with_)
+    print(f"RunEngine, {n} events of 5 signals, median of {repeat}:")
+    print(f"  without writer  {w0:7.2f} s wall  {n / w0:7.0f} events/s   {c0:6.2f} s CPU")
+    print(f"  with writer     {w1:7.2f} s wall  {n / w1:7.0f} events/s   {c1:6.2f} s CPU")
+    best = min(t for t, _ in with_) / min(t for t, _ in without)
+    print(
+        f"  overhead        {100 * (w1 / w0 - 1):+6.1f} % wall (medians), "
+        f"{100 * (best - 1):+.1f} % (best runs), {100 * (c1 / c0 - 1):+.1f} % CPU"
+        "   [target <= 10 % wall]"
+    )
+
+
+def camera_frames(k: int = 64) -> np.ndarray:
+    """``k`` distinct camera-like frames: shot noise around a smooth 12-bit image."""
+    y, x = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    base = 1500 + 1200 * np.exp(-((x - 256) ** 2 + (y - 240) ** 2) / 8000.0)
+    rng = np.random.default_rng(1)
+    return rng.poisson(base, size=(k, *SHAPE)).clip(0, 4095).astype(np.uint16)
+
+
+def new_store(root: Path) -> Path:
+    path = root / "frames.zarr"
+    shutil.rmtree(path, ignore_errors=True)
+    zarr.open_group(path, mode="w", attributes={"labctl_format": 1, "start": {}})
+    return path
+
+
+def write_raw(root: Path, frames: np.ndarray, n: int) -> None:
+    with open(root / "raw.bin", "wb") as f:
+        for i in range(0, n, len(frames)):
+            frames[: min(len(frames), n - i)].tofile(f)
+
+
+def write_frames(root: Path, frames: np.ndarray, n: int, **kw) -> None:
+    fw = FrameWriter(new_store(root), "cam", SHAPE, np.uint16, **kw)
+    for i in range(0, n, len(frames)):
+        fw.append(frames[: min(len(frames), n - i)])
+    fw.close()
+
+
+def write_naive(root: Path, frames: np.ndarray, n: int) -> None:
+    arr = zarr.create_array(
+        root / "naive.zarr",
+        shape=(0, *SHAPE),
+        chunks=(1, *SHAPE),
+        dtype=np.uint16,
+        compressors=None,
+        overwrite=True,
+    )
+    for i in range(n):
+        arr.append(frames[i % len(frames)][None])
+
+
+def clean(root: Path) -> None:
+    for name in ("raw.bin", "frames.zarr", "naive.zarr"):
+        p = root / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    os.sync()  # start every measurement with no dirty pages pending
+
+
+def bench_frames(n: int, repeat: int, root: Path) -> None:
+    frames = camera_frames()
+    nbytes = n * frames[0].nbytes
+    cases = {
+        "raw tofile": lambda: write_raw(root, frames, n),
+        "FrameWriter raw (16 MiB shards)": lambda: write_frames(root, frames, n),
+        "FrameWriter raw, file per frame": lambda: write_frames(
+            root, frames, n, frames_per_shard=1
+        ),
+        "FrameWriter zstd (zarr default)": lambda: write_frames(
+            root, frames, n, compressors="auto"
+        ),
+        "naive zarr append per frame": lambda: write_naive(root, frames, max(64, n // 16)),
+    }
+    sizes = {k: nbytes for k in cases}
+    sizes["naive zarr append per frame"] = max(64, n // 16) * frames[0].nbytes
+    rates: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(2):  # warm up: a fresh VM backs page-cache memory on first touch (slow)
+        clean(root)
+        write_raw(root, frames, n)
+    for _ in range(repeat):
+        for name, fn in cases.items():
+            clean(root)
+            wall, _ = timed(fn)
+            rates[name].append(sizes[name] / wall / 1e9)
+    clean(root)
+    zstd = numcodecs.Zstd(level=0)  # what zarr's default ZstdCodec(level=0) runs
+    codec = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for i in range(len(frames)):
+            zstd.encode(frames[i])
+        codec.append(frames.nbytes / (time.perf_counter() - t0) / 1e9)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    raw, zmem = med["raw tofile"], statistics.median(codec)
+    ratio = len(zstd.encode(frames[0])) / frames[0].nbytes
+    print(f"\nFrames 512x512 uint16, {n} frames ({nbytes / 1e6:.0f} MB), median of {repeat}:")
+    for name, v in med.items():
+        print(f"  {name:34s} {v:6.2f} GB/s   {100 * v / raw:5.1f} % of raw")
+    print(f"  zstd level 0, 1 thread, in memory  {zmem:6.2f} GB/s  (compressed to {ratio:.0%})")
+    unc = 100 * med["FrameWriter raw (16 MiB shards)"] / raw
+    comp = 100 * med["FrameWriter zstd (zarr default)"] / zmem
+    print(f"  -> uncompressed FrameWriter / raw     {unc:5.1f} %   [target >= 50 %]")
+    print(f"  -> zstd FrameWriter / zstd in memory  {comp:5.1f} %   [target >= 80 %]")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=10_000)
+    ap.add_argument("--frames", type=int, default=1024)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench_writer_", dir=args.dir))
+    try:
+        bench_overhead(args.events, args.repeat, root)
+        bench_frames(args.frames, args.repeat, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

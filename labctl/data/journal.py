@@ -1,0 +1,107 @@
+"""``journal.jsonl``: the write-ahead record of a run, one document per line.
+
+Each line is ``{"name": <document name>, "doc": <document>}``, appended and flushed to
+the operating system as the document arrives, before its data is buffered for the
+zarr arrays.  A killed process therefore loses no journal line (the OS still holds
+them); a power cut can lose what the OS had not yet written to disk.
+
+"By reference": in ``event`` and ``event_page`` documents, the value of a data key
+whose array holds one array per event (non-scalar shape) is replaced by
+``{"ref": "<group>/<array>", "row": <row>}`` (a list of these in an event page): the
+zarr array and the row along its first axis where the writer puts that value.
+Scalars, strings and booleans are written inline, and so is any value that does not
+fit its array (wrong shape), so nothing the RunEngine emitted is silently dropped.
+Recovery (``labctl.data.recover``) rebuilds missing rows from inline values; a
+referenced value is only as safe as the flushed zarr array that holds it.
+
+Lines are plain JSON except that NaN and infinities are written as ``NaN``/``Infinity``
+(what Python's ``json`` reads back), as in bluesky's own JSON serializers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labctl.core.errors import DataError
+
+__all__ = ["Journal", "read_journal", "is_ref", "JOURNAL_NAME"]
+
+JOURNAL_NAME = "journal.jsonl"
+log = logging.getLogger(__name__)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    return str(obj)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default)
+
+
+def is_ref(value: Any) -> bool:
+    """Whether a journal value is a reference to a zarr array row."""
+    return isinstance(value, dict) and "ref" in value and "row" in value and len(value) == 2
+
+
+class Journal:
+    """Appends documents to ``journal.jsonl`` and flushes each line to the OS."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._f = open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+
+    def write(self, name: str, doc: dict) -> None:
+        """Append one document (``doc`` may hold numpy scalars; arrays become lists)."""
+        self._f.write('{"name":"' + name + '","doc":' + _ENCODER.encode(doc) + "}\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+
+def read_journal(path: str | Path, *, strict: bool = False) -> Iterator[tuple[str, dict]]:
+    """Yield ``(name, doc)`` from a journal.
+
+    A torn last line (a crash during the write) is skipped with a log message; a bad
+    line elsewhere raises ``DataError`` when ``strict`` and is skipped otherwise.
+    """
+    path = Path(path)
+    try:
+        f = open(path, encoding="utf-8")  # noqa: SIM115
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no journal") from exc
+    with f:
+        lines = f.read().split("\n")
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            name, doc = rec["name"], rec["doc"]
+        except (ValueError, KeyError, TypeError) as exc:
+            where = f"{path}:{i + 1}"
+            if i >= last - 1 and not line.endswith("}"):
+                log.warning("%s: torn last journal line skipped", where)
+                continue
+            if strict:
+                raise DataError(f"{where}: bad journal line: {exc}") from exc
+            log.warning("%s: bad journal line skipped: %s", where, exc)
+            continue
+        yield name, doc
