@@ -28,7 +28,10 @@ class Bench:
     Attributes: ``config``, ``clock``, ``limits``, ``devices`` (name -> ophyd device,
     also reachable as attributes), ``drivers``, ``transports``, ``RE``, ``writer``
     (the zarr run writer, or None), ``twin`` (the simulated world and emulators, or
-    None on a real bench).
+    None on a real bench), ``safety`` (the :class:`~labctl.safety.SafetyMonitor`
+    armed for every run, or None if the bench file disables it), ``faults`` (the
+    :class:`~labctl.simulators.faults.FaultController` of a simulated bench, else None),
+    ``messages`` (what the bench said, e.g. that it switched outputs off at start-up).
     """
 
     def __init__(self, config: BenchConfig, *, subscribe_writer: bool = True,
@@ -46,15 +49,22 @@ class Bench:
         self.drivers: dict = {}
         self.transports: dict = {}
         self.messages: list[str] = []
+        self.safety = None
+        self.faults = None
         self._closed = False
         try:
             if config.mode == "sim":
                 from labctl.simbench import build_sim_twin
 
                 self.twin = build_sim_twin(config, self.clock)
-            for name, dev in config.devices.items():
-                self._connect(name, dev)
-            self._outputs_off_at_start()
+            # energizing devices first, each switched off as soon as it is reached
+            energizing = self.energizing_devices()
+            for name in sorted(config.devices, key=lambda n: n not in energizing):
+                self._connect(name, config.devices[name])
+                if name in energizing:
+                    self._output_off_at_start(name)
+            self.safety = self._make_safety()
+            self._inject_configured_faults()
         except BaseException:
             self.close()
             raise
@@ -78,6 +88,11 @@ class Bench:
         return cls(config, subscribe_writer=subscribe_writer, data_dir=data_dir)
 
     def _connect(self, name: str, dev) -> None:
+        from labctl.config import CAMERA_CONFIGS
+
+        if isinstance(dev, CAMERA_CONFIGS):
+            self._connect_camera(name, dev)
+            return
         entry = INSTRUMENTS[dev.driver]
         address = self.config.address_of(name)
         sims = self.twin.emulators if self.twin is not None else {}
@@ -103,17 +118,117 @@ class Bench:
         self.drivers[name] = driver
         self.devices[name] = device
 
-    def _outputs_off_at_start(self) -> None:
-        """Whatever state the instruments were left in, start with every output off."""
-        for name in self.energizing_devices():
-            self.devices[name].stop()
-            self._say(f"bench {self.name}: {name} output set off at start-up")
+    def _connect_camera(self, name: str, dev) -> None:
+        """Cameras have no transport: the twin's simulated camera, or a pylablib camera."""
+        from labctl.config import OptoacousticConfig
+
+        entry = INSTRUMENTS[dev.driver]
+        if self.twin is not None:
+            driver = self.twin.cameras[name]
+        elif dev.driver == "pylablib":
+            from labctl.devices.drivers.pylablib_camera import PylablibCamera, open_pylablib_camera
+
+            if not dev.camera:
+                raise ConfigError(f"devices.{name}: driver pylablib needs 'camera' (a pylablib "
+                                  "class such as Andor.AndorSDK3Camera)")
+            driver = PylablibCamera(open_pylablib_camera(dev.camera, **dev.camera_args),
+                                    clock=self.clock, gain_attribute=dev.gain_attribute,
+                                    excitation_nm=dev.excitation_nm,
+                                    irradiance_mW_cm2=dev.irradiance_mW_cm2, filter=dev.filter)
+        else:
+            raise ConfigError(f"devices.{name}: driver {dev.driver!r} is a simulated camera; "
+                              "it needs mode: sim")
+        self.drivers[name] = driver
+        options = {"clock": self.clock, "limits": self.limits, "name": name,
+                   "stream_buffer": dev.stream_buffer, "frame_timeout_s": dev.frame_timeout_s,
+                   "path_provider": lambda: getattr(self.writer, "current_path", None)}
+        if isinstance(dev, OptoacousticConfig):
+            options["averages"] = dev.averages
+        device = load_object(entry.device)(driver, **options)
+        self.devices[name] = device
+        if dev.roi is not None:
+            device.roi.set(dev.roi).wait()
+        if self.twin is None and not isinstance(dev, OptoacousticConfig):
+            device.exposure.set(dev.exposure_s).wait()
+            device.gain.set(dev.gain).wait()
+
+    def camera_devices(self) -> list[str]:
+        """Names of the camera devices (optoacoustic, fluorescence)."""
+        return [n for n, d in self.config.devices.items()
+                if d.kind in ("optoacoustic", "fluorescence")]
+
+    def _close_cameras(self) -> list[str]:
+        errors = []
+        for name in self.camera_devices():
+            device, driver = self.devices.get(name), self.drivers.get(name)
+            try:
+                if device is not None:
+                    device.stop()
+                if driver is not None:
+                    driver.close()
+            except LabctlError as exc:
+                errors.append(f"{name}: {exc}")
+        return errors
+
+    def _output_off_at_start(self, name: str) -> None:
+        """Whatever state an instrument was left in (a crashed session), switch its
+        output off before the bench talks to anything else."""
+        self.devices[name].stop()
+        self._say(f"bench {self.name}: {name} output set off at start-up")
+
+    def _make_safety(self):
+        """The safety monitor over every thermometer and energizing device."""
+        cfg = self.config.safety
+        if not cfg.enabled:
+            self._say(f"bench {self.name}: safety monitor DISABLED by the bench file")
+            return None
+        from labctl.safety import SafetyMonitor
+
+        kinds = {n: d.kind for n, d in self.config.devices.items()}
+        monitor = SafetyMonitor(
+            self.clock,
+            thermometers={n: d for n, d in self.devices.items() if kinds[n] == "thermometer"},
+            energizers={n: self.devices[n] for n in self.energizing_devices()},
+            limits=self.limits, period_s=cfg.period_s, stale_periods=cfg.stale_periods,
+            stuck_s=cfg.stuck_s, readback_margin=cfg.readback_margin)
+        if monitor.unguarded:
+            self._say(f"bench {self.name}: no thermometer reads the guarded roles "
+                      f"{monitor.unguarded}; the safety monitor cannot watch them")
+        return monitor
+
+    def _inject_configured_faults(self) -> None:
+        """Faults from the bench file (simulated benches), from bench start-up on."""
+        wanted = {n: d.faults for n, d in self.config.devices.items() if d.faults}
+        if self.twin is None:
+            if wanted:
+                self._say(f"bench {self.name}: faults in the bench file are ignored on a "
+                          "real bench")
+            return
+        from labctl.simulators.faults import Fault, FaultController
+
+        self.faults = FaultController(self.twin.emulators, self.clock, seed=self.config.seed)
+        for name, faults in wanted.items():
+            dev = self.config.devices[name]
+            for f in faults:
+                channel = None
+                if f.role is not None:
+                    channel = {r: c for c, r in dev.channels.items()}[f.role]
+                fault = Fault(f.kind, name, channel=channel, value=f.value, p=f.p,
+                              direction=f.direction, delay_s=f.delay_s, duration_s=f.duration_s,
+                              note="bench file")
+                self.faults.schedule(f.at_s, fault)
+                self._say(f"bench {self.name}: fault {fault.describe()} at +{f.at_s:g} s")
 
     def _make_run_engine(self):
         from bluesky import RunEngine
 
+        from labctl.safety_run import interruptible_sleep
+
         RE = RunEngine({}, call_returns_result=True)
         install_sleep_handler(RE, self.clock)
+        if self.safety is not None:
+            RE.register_command("sleep", interruptible_sleep(self.clock, self.safety))
+            self.safety.install(RE)
         RE.md["bench"] = self.name
         RE.md["bench_mode"] = self.config.mode
         RE.md["clock"] = self.clock.describe()
@@ -170,7 +285,12 @@ class Bench:
         if self._closed:
             return
         self._closed = True
+        if self.safety is not None:
+            self.safety.close()
+        if self.faults is not None:
+            self.faults.cancel_scheduled()
         errors = self.outputs_off()
+        errors += self._close_cameras()
         for transport in self.transports.values():
             try:
                 transport.close()

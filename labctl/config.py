@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from labctl.core.errors import ConfigError
 from labctl.core.limits import HF_BREZOVICH, HF_HERGT_DUTZ, BenchLimits
@@ -22,6 +30,11 @@ __all__ = [
     "LaserConfig",
     "LimitsConfig",
     "ClockConfig",
+    "SafetyConfig",
+    "FaultConfig",
+    "OptoacousticConfig",
+    "FluorescenceConfig",
+    "CAMERA_CONFIGS",
     "load_bench_config",
 ]
 
@@ -62,6 +75,51 @@ class LimitsConfig(_Strict):
         )
 
 
+class SafetyConfig(_Strict):
+    """The safety monitor (``labctl.safety``): how often it checks and when it trips.
+    The temperature maxima per role are ``limits.temperature_max_C``."""
+
+    enabled: bool = True
+    period_s: PositiveFloat = Field(0.5, description="check period, s of bench-clock time")
+    stale_periods: float = Field(
+        2.0, ge=1.0, description="trip when a guarded reading or a status is missing this "
+        "many periods")
+    stuck_s: PositiveFloat | None = Field(
+        None, description="trip when a guarded reading stays identical this long, s "
+        "(for probes whose noise exceeds their resolution; off by default)")
+    readback_margin: float = Field(
+        0.05, ge=0.0, le=1.0, description="relative tolerance of output readbacks vs limits")
+
+
+LINK_FAULT_KINDS = ("drop", "garble", "delay", "disconnect")
+#: which instrument faults apply to which device kind (link faults apply to all)
+DEVICE_FAULT_KINDS = {
+    "thermometer": ("probe_broken", "probe_stuck"),
+    "amf": ("coolant_loss", "generator_trip"),
+    "laser": ("interlock_open", "keylock_off", "laser_overtemperature"),
+    "optoacoustic": (),
+    "fluorescence": (),
+}
+
+
+class FaultConfig(_Strict):
+    """A fault injected into a simulated device (``labctl.simulators.faults``);
+    ignored on a real bench."""
+
+    kind: Literal[
+        "drop", "garble", "delay", "disconnect", "probe_broken", "probe_stuck",
+        "interlock_open", "keylock_off", "laser_overtemperature", "coolant_loss",
+        "generator_trip",
+    ]
+    at_s: float = Field(0.0, ge=0.0, description="clock time after the bench starts, s")
+    duration_s: PositiveFloat | None = Field(None, description="cleared after this long, s")
+    role: str | None = Field(None, description="probe faults: the thermometer role")
+    value: float | None = Field(None, description="probe_stuck: the frozen reading, C")
+    p: float = Field(1.0, ge=0.0, le=1.0, description="drop/garble probability per byte")
+    direction: Literal["in", "out", "both"] = "out"
+    delay_s: PositiveFloat = 1.0
+
+
 class _DeviceBase(_Strict):
     address: str | None = Field(
         None, description="transport address; in sim mode replaced by sim://<name>")
@@ -70,6 +128,8 @@ class _DeviceBase(_Strict):
     timeout_s: PositiveFloat = 1.0
     sim: dict[str, Any] = Field(
         default_factory=dict, description="extra emulator options (simulated benches)")
+    faults: list[FaultConfig] = Field(
+        default_factory=list, description="faults injected into the simulated device")
 
     @field_validator("address", "sim_address")
     @classmethod
@@ -130,7 +190,66 @@ class LaserConfig(_DeviceBase):
     current_limit_A: PositiveFloat = 4.0
 
 
-DeviceConfig = Annotated[ThermometerConfig | AMFConfig | LaserConfig, Field(discriminator="kind")]
+class _CameraConfig(_DeviceBase):
+    """Cameras have no wire protocol: ``address``/``timeout_s`` are unused.  In ``mode: sim``
+    a simulated camera rendering the sample stands in whatever the driver (its options:
+    ``sim``); in ``mode: real`` ``driver: pylablib`` opens ``camera`` (a pylablib class
+    under ``pylablib.devices``, e.g. ``Andor.AndorSDK3Camera``) with ``camera_args``."""
+
+    roi: list[int] | None = Field(
+        None, description="initial ROI [hstart, hend, vstart, vend(, hbin, vbin)], pixels")
+    stream_buffer: int = Field(200, ge=2, description="camera buffer while streaming, frames")
+    frame_timeout_s: PositiveFloat = Field(
+        10.0, description="how long a step acquisition may exceed its nominal time, s")
+
+    @field_validator("faults")
+    @classmethod
+    def _no_faults(cls, v):
+        if v:
+            raise ValueError("cameras have no fault injection (no wire to disturb)")
+        return v
+
+    @field_validator("roi")
+    @classmethod
+    def _roi(cls, v):
+        if v is not None and (len(v) not in (4, 6) or any(x < 0 for x in v)):
+            raise ValueError("roi must be [hstart, hend, vstart, vend(, hbin, vbin)] >= 0")
+        return v
+
+
+class OptoacousticConfig(_CameraConfig):
+    kind: Literal["optoacoustic"]
+    driver: Literal["sim_msot"] = "sim_msot"
+    wavelengths: list[float] = Field(
+        default_factory=lambda: [800.0], description="excitation sweep, nm (680-980)")
+    averages: int = Field(1, ge=1, le=1000, description="pulses averaged per wavelength")
+
+
+class FluorescenceConfig(_CameraConfig):
+    kind: Literal["fluorescence"]
+    driver: Literal["sim_fluorescence", "pylablib"] = "sim_fluorescence"
+    camera: str | None = Field(
+        None, description="pylablib camera class under pylablib.devices, e.g. "
+        "'Andor.AndorSDK3Camera' (driver: pylablib)")
+    camera_args: dict[str, Any] = Field(
+        default_factory=dict, description="constructor arguments of the pylablib camera")
+    gain_attribute: str | None = Field(
+        None, description="pylablib camera attribute holding the gain, if the camera has "
+        "no get_gain/set_gain")
+    exposure_s: PositiveFloat = 0.02
+    gain: PositiveFloat = 1.0
+    excitation_nm: float = Field(808.0, ge=400, le=2000)
+    irradiance_mW_cm2: float = Field(50.0, ge=0)
+    filter: str | None = Field(None, description="emission filter name (default: the "
+                               "camera's)")
+
+
+CAMERA_CONFIGS = (OptoacousticConfig, FluorescenceConfig)
+
+DeviceConfig = Annotated[
+    ThermometerConfig | AMFConfig | LaserConfig | OptoacousticConfig | FluorescenceConfig,
+    Field(discriminator="kind"),
+]
 
 
 class BenchConfig(_Strict):
@@ -141,8 +260,9 @@ class BenchConfig(_Strict):
     mode: Literal["real", "sim"] = "real"
     clock: ClockConfig = Field(default_factory=ClockConfig)
     data_dir: str = "./data"
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="seed of the simulated noise (numpy: >= 0)")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
     sample: dict[str, Any] | None = Field(
         None, description="simulated sample: {kind: vial|mouse_tumor, ...parameters}")
     devices: dict[str, DeviceConfig]
@@ -154,6 +274,26 @@ class BenchConfig(_Strict):
             if not name.isidentifier():
                 raise ValueError(f"device name {name!r} must be a Python identifier")
         return v
+
+    @model_validator(mode="after")
+    def _check_faults(self):
+        for name, dev in self.devices.items():
+            if dev.kind in DEVICE_FAULT_KINDS:
+                allowed = LINK_FAULT_KINDS + DEVICE_FAULT_KINDS[dev.kind]
+            else:  # no byte link to fault (cameras)
+                allowed = ()
+            for i, fault in enumerate(getattr(dev, "faults", ())):
+                where = f"devices.{name}.faults.{i}"
+                if fault.kind not in allowed:
+                    raise ValueError(f"{where}: fault {fault.kind!r} does not apply to a "
+                                     f"{dev.kind} (allowed: {', '.join(allowed) or 'none'})")
+                if fault.kind.startswith("probe_"):
+                    roles = list(dev.channels.values())
+                    if fault.role not in roles:
+                        raise ValueError(f"{where}: {fault.kind} needs 'role', one of {roles}")
+                    if fault.kind == "probe_stuck" and fault.value is None:
+                        raise ValueError(f"{where}: probe_stuck needs the frozen 'value' (C)")
+        return self
 
     def address_of(self, name: str) -> str:
         """The address a device is reached at in this bench's mode."""

@@ -17,7 +17,8 @@ class InstrumentEntry:
     driver: str  #: "module:Class" of the protocol driver
     device: str  #: "module:Class" of the ophyd device for the kind
     emulator: str  #: "module:Class" of the emulator speaking the same protocol
-    wire: str  #: "serial" (served as socket://) or "scpi" (served as a VISA SOCKET resource)
+    wire: str  #: "serial" (served as socket://), "scpi" (a VISA SOCKET resource) or "none"
+    #: (cameras: a Python interface, no wire; "emulator" is then the simulated camera)
 
 
 INSTRUMENTS: dict[str, InstrumentEntry] = {
@@ -38,6 +39,24 @@ INSTRUMENTS: dict[str, InstrumentEntry] = {
         "labctl.devices.laser:Laser",
         "labctl.simulators.instruments.thorlabs_itc4000:ITC4000Emulator",
         "scpi",
+    ),
+    "sim_msot": InstrumentEntry(
+        "labctl.simulators.instruments.oa_camera:SimMSOT",
+        "labctl.devices.optoacoustic:OptoacousticCamera",
+        "labctl.simulators.instruments.oa_camera:SimMSOT",
+        "none",
+    ),
+    "sim_fluorescence": InstrumentEntry(
+        "labctl.simulators.instruments.fluo_camera:SimFluorescenceCamera",
+        "labctl.devices.fluorescence:FluorescenceCamera",
+        "labctl.simulators.instruments.fluo_camera:SimFluorescenceCamera",
+        "none",
+    ),
+    "pylablib": InstrumentEntry(
+        "labctl.devices.drivers.pylablib_camera:PylablibCamera",
+        "labctl.devices.fluorescence:FluorescenceCamera",
+        "labctl.simulators.instruments.fluo_camera:SimFluorescenceCamera",
+        "none",
     ),
 }
 

@@ -1,14 +1,23 @@
 """The simulated twin of a bench: its sample model, world and one emulator per device.
 
 Used by ``Bench`` in ``mode: sim`` (emulators in process, reached through ``sim://``)
-and by ``labctl sim serve`` (emulators behind loopback TCP sockets).
+and by ``labctl sim serve`` (emulators behind loopback TCP sockets).  Cameras have no
+wire: their simulators (``cameras``) implement the camera interface directly and the
+bench hands them to the camera devices as drivers.
 """
 
 from __future__ import annotations
 
 import math
 
-from labctl.config import AMFConfig, BenchConfig, LaserConfig, ThermometerConfig
+from labctl.config import (
+    AMFConfig,
+    BenchConfig,
+    FluorescenceConfig,
+    LaserConfig,
+    OptoacousticConfig,
+    ThermometerConfig,
+)
 from labctl.core.clock import Clock
 from labctl.core.errors import ConfigError
 from labctl.registry import INSTRUMENTS, load_object
@@ -17,11 +26,13 @@ __all__ = ["SimTwin", "build_sim_twin"]
 
 
 class SimTwin:
-    """The world (sample + clock + rng) and the emulators standing in for a bench."""
+    """The world (sample + clock + rng), the emulators and the simulated cameras standing
+    in for a bench."""
 
-    def __init__(self, world, emulators: dict) -> None:
+    def __init__(self, world, emulators: dict, cameras: dict | None = None) -> None:
         self.world = world
         self.emulators = emulators
+        self.cameras = dict(cameras or {})
 
     @property
     def sample(self):
@@ -58,6 +69,11 @@ def _emulator_options(name: str, dev, sample) -> dict:
         return {"wavelength_nm": dev.wavelength_nm, "spot_diameter_mm": dev.spot_diameter_mm,
                 "slope_W_per_A": dev.slope_W_per_A, "threshold_A": dev.threshold_A,
                 "current_limit_A": dev.current_limit_A}
+    if isinstance(dev, OptoacousticConfig):
+        return {"wavelengths": list(dev.wavelengths)}
+    if isinstance(dev, FluorescenceConfig):
+        return {"exposure_s": dev.exposure_s, "excitation_nm": dev.excitation_nm,
+                "irradiance_mW_cm2": dev.irradiance_mW_cm2, "filter": dev.filter}
     raise ConfigError(f"devices.{name}: no emulator for kind {dev.kind!r}")
 
 
@@ -77,16 +93,21 @@ def build_sim_twin(config: BenchConfig, clock: Clock) -> SimTwin:
     except ConfigError as exc:
         raise ConfigError(f"bench {config.name!r}, sample: {exc}") from None
     world = SimWorld(clock, sample, seed=config.seed)
-    emulators = {}
+    emulators, cameras = {}, {}
     for name, dev in config.devices.items():
         entry = INSTRUMENTS[dev.driver]
         cls = load_object(entry.emulator)
         options = {**_emulator_options(name, dev, sample), **dev.sim}
         try:
-            emulators[name] = cls(world, name=name, **options)
+            sim = cls(world, name=name, **options)
         except TypeError as exc:
             raise ConfigError(f"devices.{name}.sim: {exc}") from None
-    return SimTwin(world, emulators)
+        except ValueError as exc:  # cameras check their options and the sample
+            if entry.wire != "none":
+                raise
+            raise ConfigError(f"devices.{name}: {exc}") from None
+        (cameras if entry.wire == "none" else emulators)[name] = sim
+    return SimTwin(world, emulators, cameras)
 
 
 def spot_area_cm2(spot_diameter_mm: float) -> float:

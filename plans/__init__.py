@@ -5,7 +5,14 @@ is sent, records a baseline of all thermometer channels, checkpoints each step (
 and resume work) and ends with its outputs off on every exit path.
 """
 
+from labctl.plans.guided import image_guided_hyperthermia
 from labctl.plans.hyperthermia import magnetic_hyperthermia, sar_measurement
+from labctl.plans.imaging import (
+    fluorescence_timecourse,
+    multispectral_optoacoustic,
+    oa_thermometry_calibration,
+    stream_frames,
+)
 from labctl.plans.photothermal import photothermal_conversion, photothermal_therapy
 
 __all__ = [
@@ -13,4 +20,9 @@ __all__ = [
     "sar_measurement",
     "photothermal_therapy",
     "photothermal_conversion",
+    "multispectral_optoacoustic",
+    "fluorescence_timecourse",
+    "oa_thermometry_calibration",
+    "stream_frames",
+    "image_guided_hyperthermia",
 ]

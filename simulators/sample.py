@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from labctl.core.errors import ConfigError
+from labctl.simulators.agent import AgentParams
 from labctl.simulators.magnetics import Nanoparticle
 from labctl.simulators.tumor import MouseTumor, TumorParams
 from labctl.simulators.vial import Vial, VialParams
@@ -64,6 +65,8 @@ def make_sample(kind: str, **params: Any) -> Vial | MouseTumor:
             values[name] = _particle(kind, value)
         elif name == "positions":
             values[name] = _positions(kind, value)
+        elif name == "agent" and kind == "mouse_tumor":
+            values[name] = _agent(kind, value)
         elif name == "T_start_C" and value is None or name == "slp_temperature_C" and value is None:
             values[name] = None
         else:
@@ -112,6 +115,24 @@ def _particle(kind: str, value: Any) -> Nanoparticle:
         return Nanoparticle(**{k: float(v) for k, v in value.items()})
     except ValueError as exc:
         raise ConfigError(f"sample kind {kind!r}: {exc}") from exc
+
+
+def _agent(kind: str, value: Any) -> AgentParams:
+    if isinstance(value, AgentParams):
+        return value
+    allowed = {f.name for f in dataclasses.fields(AgentParams)}
+    if not isinstance(value, dict):
+        raise ConfigError(f"sample kind {kind!r}: 'agent' must be a mapping of {sorted(allowed)}")
+    for key in value:
+        if key not in allowed:
+            raise ConfigError(
+                f"sample kind {kind!r}: unknown parameter 'agent.{key}'; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+    try:
+        return AgentParams(**value)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"sample kind {kind!r}, agent: {exc}") from exc
 
 
 def _positions(kind: str, value: Any) -> dict[str, tuple[float, float]]:

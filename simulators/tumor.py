@@ -19,6 +19,11 @@ Heat sources (see :mod:`.magnetics`, :mod:`.optics`):
 - laser light: a top-hat beam of the spot area on the skin over the tumor, diffusion
   fluence along depth with local absorption (tissue + agents), Q = mu_a Phi.
 
+An intravenous imaging agent (:mod:`.agent`: plasma clearance, tumor uptake) adds to the
+absorber maps after :meth:`MouseTumor.inject` (or ``agent_dose`` in the parameters); its
+concentration follows model time, and the laser heat source is refreshed at every
+``advance`` while the laser is on.
+
 Heat sources are evaluated at fixed temperatures so the model stays linear; the
 temperature dependence of SLP and perfusion is neglected (a few % per K).  The unheated
 steady state is solved at construction, so the model starts without drift.  Time
@@ -38,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labctl.simulators import magnetics, optics
+from labctl.simulators.agent import AgentKinetics, Injection
 from labctl.simulators.bioheat import AxiGrid, Boundary, CoreNode, PennesSolver, graded_faces
 from labctl.simulators.tumor_params import TumorParams
 
@@ -113,6 +119,11 @@ class MouseTumor:
             else self._check_map(iron_map)
         )
         self._inputs = _Inputs()
+        rr, zz = np.meshgrid(g.r, g.z)
+        self._tumor_rho = np.hypot(rr, zz - self.center_m) / self.radius_m
+        self.agent = AgentKinetics(p.agent, body_mass_g=p.body_mass_g)
+        if p.agent_dose > 0:
+            self.agent.inject(-p.agent_injected_h_before * 3600.0, p.agent_dose)
         # baseline: steady state with basal body heat chosen so that the core sits at core_C
         n = self.solver.n_cells
         s0 = self._source_vector(0.0)
@@ -123,6 +134,7 @@ class MouseTumor:
         self._source = self._source_vector(self.body_basal_W)
         self.x = x0 + self.body_basal_W * x1
         self.x_baseline = self.x.copy()
+        self._steady_source: np.ndarray | None = self._source.copy()  # x is its steady state
         self.t_s = 0.0
         where = {"tumor": (0.0, self.center_m), "tumor_edge": (self.radius_m, self.center_m)}
         where.update({name: (float(r), float(z)) for name, (r, z) in p.positions.items()})
@@ -138,7 +150,13 @@ class MouseTumor:
             raise ValueError(f"cannot advance the sample by a negative time ({dt_s} s)")
         if dt_s == 0:
             return
-        self.x = self.solver.integrate(self.x, dt_s, self._source, self.params.max_step_s)
+        if self._inputs.power_W > 0 and self.agent.injected:  # agent moves: refresh Q_laser
+            self._source = self._source_vector(self.body_basal_W)
+        steady = self._steady_source
+        if steady is None or not np.array_equal(steady, self._source):
+            # (at the steady state of unchanged sources nothing moves: skip the integration)
+            self.x = self.solver.integrate(self.x, dt_s, self._source, self.params.max_step_s)
+            self._steady_source = None
         self.t_s += dt_s
 
     def set_amf(self, frequency_Hz: float, field_A_m: float) -> None:
@@ -218,6 +236,10 @@ class MouseTumor:
         out.update({f"power_{k}_W": v for k, v in parts.items()})
         out["power_absorbed_W"] = parts["particles"] + parts["eddy"] + parts["laser"]
         out["power_sources_W"] = float(self._source.sum())
+        out["agent_plasma"] = self.agent.plasma(self.t_s)
+        out["agent_tumor"] = self.agent.tumor(self.t_s)
+        out["agent_percent_ID_per_g"] = self.agent.percent_injected_dose_per_g(self.t_s)
+        out["agent_injections"] = len(self.agent.injections)
         for name in self.positions:
             out[f"T_{name}_C"] = self.temperature(name)
         return out
@@ -266,7 +288,7 @@ class MouseTumor:
             + (1 - self.tumor_fraction) * p.blood_fraction_tissue
         )
         so2 = self.tumor_fraction * p.so2_tumor + (1 - self.tumor_fraction) * p.so2_tissue
-        return {
+        maps = {
             "HbO2": blood * so2 * 150.0 / c_hb,
             "Hb": blood * (1 - so2) * 150.0 / c_hb,
             "water": np.full(blood.shape, p.water_fraction),
@@ -274,6 +296,24 @@ class MouseTumor:
             "gold_nanorod": self.tumor_fraction * p.gold_nanorod_mg_per_mL,
             "icg": self.tumor_fraction * p.icg_uM * 1e-6,
         }
+        if self.agent.injected:
+            maps[p.agent.absorber] = maps[p.agent.absorber] + self.agent_map()
+        return maps
+
+    def agent_map(self) -> np.ndarray:
+        """Injected agent concentration [z, r] now, in its absorber's unit (:mod:`.agent`)."""
+        p = self.params
+        blood = (
+            self.tumor_fraction * p.blood_fraction_tumor
+            + (1 - self.tumor_fraction) * p.blood_fraction_tissue
+        )
+        return self.agent.concentration_map(self.t_s, self.tumor_fraction, self._tumor_rho, blood)
+
+    def inject(self, dose: float) -> Injection:
+        """Intravenous bolus of the agent now (dose in ``self.agent.dose_unit``)."""
+        inj = self.agent.inject(self.t_s, dose)
+        self._source = self._source_vector(self.body_basal_W)
+        return inj
 
     def optical_properties(self, wavelength_nm: float) -> tuple[np.ndarray, np.ndarray]:
         """(mu_a, mu_s') maps [z, r] in 1/cm at ``wavelength_nm``."""

@@ -25,7 +25,9 @@ Defaults and their sources (PHYSICS.md section 2 gives the ranges):
   370; R. Hergt et al., J. Phys.: Condens. Matter 18 (2006) S2919).  In tissue (Neel only)
   at 230 kHz, 8 kA/m: SLP ~169 W/g Fe, ILP ~8 nH m^2/kg (a good but reported level; the
   Langevin parameter is 1.85, at the edge of LRT validity);
-- 5 mg Fe/mL uniform in the tumor (intratumoral doses of several mg Fe/mL are usual).
+- 5 mg Fe/mL uniform in the tumor (intratumoral doses of several mg Fe/mL are usual);
+- no intravenous imaging agent unless ``agent_dose`` > 0 (given ``agent_injected_h_before``
+  hours before the model starts; kinetics and sources: :mod:`.agent`).
 
 With these defaults the unheated tumor centre is at 36.96 C and 7.0 kA/m at 230 kHz
 holds it at 43 C at steady state (tests check both).
@@ -38,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 
 from labctl.simulators import magnetics
+from labctl.simulators.agent import AgentParams
 
 __all__ = ["TumorParams"]
 
@@ -95,6 +98,9 @@ class TumorParams:
     icg_uM: float = 0.0
     refractive_index: float = 1.37
     positions: dict = field(default_factory=dict)  #: extra name -> (r_m, z_m)
+    agent: AgentParams = AgentParams()  #: the intravenous imaging agent (:mod:`.agent`)
+    agent_dose: float = 0.0  #: dose injected before the model starts (umol/kg or mg/kg)
+    agent_injected_h_before: float = 24.0  #: hours before model time 0 of that injection
 
     def __post_init__(self) -> None:
         temperatures = ("slp_temperature_C", "T_air_C", "core_C")
@@ -117,6 +123,7 @@ class TumorParams:
                     "body_in",
                     "tumor_depth",
                     "h_W",
+                    "agent",
                 )
             )
             if v < 0 or (must_be_positive and v == 0) or not math.isfinite(v):

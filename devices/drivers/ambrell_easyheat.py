@@ -34,8 +34,9 @@ import math
 from dataclasses import dataclass
 
 from labctl.core.clock import Clock, WallClock
-from labctl.core.errors import ConfigError, InstrumentError, InterlockError
+from labctl.core.errors import ConfigError, InstrumentError, InterlockError, LabctlError
 from labctl.core.transport import Transport
+from labctl.devices.drivers._resilience import with_retries
 
 __all__ = ["AmbrellEasyHeat", "AMFStatus", "AMFFault", "ERROR_CODES"]
 
@@ -62,6 +63,7 @@ ERROR_CODES = {
     6: "interlock fault latched (coolant flow / over-temperature / power alarm)",
 }
 ERR_INTERLOCK = 6
+RETRY_CODES = frozenset({1, 2})  #: refusals a query is retried after (frame garbled in transit)
 
 
 class AMFFault(enum.IntFlag):
@@ -120,16 +122,27 @@ class AmbrellEasyHeat:
         the unit's bus address, 1-32 (front-panel setting; default 1).
     clock:
         the bench clock, used for waits (default ``WallClock``).
+    retries:
+        how many times a query or ``hoff`` is repeated after a timeout, an unparsable
+        reply or ``ERR,1``/``ERR,2`` (a frame garbled on the line); ``hon`` and
+        setpoints are never repeated.
     """
 
     def __init__(
-        self, transport: Transport, *, unit_address: int = 1, clock: Clock | None = None
+        self,
+        transport: Transport,
+        *,
+        unit_address: int = 1,
+        clock: Clock | None = None,
+        retries: int = 2,
     ) -> None:
         if not isinstance(unit_address, int) or not 1 <= unit_address <= 32:
             raise ConfigError(f"EASYHEAT unit_address must be 1-32, not {unit_address!r}")
         self.transport = transport
         self.unit_address = unit_address
         self.clock = clock if clock is not None else WallClock()
+        self.retries = int(retries)
+        self.retried = 0  #: exchanges repeated so far
 
     def __repr__(self) -> str:
         return f"<AmbrellEasyHeat unit {self.unit_address} at {self.transport.address}>"
@@ -181,12 +194,29 @@ class AmbrellEasyHeat:
             frame = self._frame(command, argument)
             raise InstrumentError(f"{self._where(frame)}: expected OK, got {fields!r}")
 
+    def _retrying(self, once):
+        """Run an idempotent exchange (query or ``hoff``) with the retry policy."""
+
+        def retried(exc: Exception) -> None:
+            self.retried += 1
+
+        return with_retries(
+            once,
+            retries=self.retries,
+            transport=self.transport,
+            codes=RETRY_CODES,
+            on_retry=retried,
+        )
+
     def _query_number(self, command: str) -> float:
-        fields = self.exchange(command)
-        frame = self._frame(command)
-        if len(fields) != 1:
-            raise InstrumentError(f"{self._where(frame)}: expected one value, got {fields!r}")
-        return _parse_float(fields[0], frame, self)
+        def once():
+            fields = self.exchange(command)
+            frame = self._frame(command)
+            if len(fields) != 1:
+                raise InstrumentError(f"{self._where(frame)}: expected one value, got {fields!r}")
+            return _parse_float(fields[0], frame, self)
+
+        return self._retrying(once)
 
     # -- control location -------------------------------------------------------------
     def take_control(self) -> None:
@@ -220,7 +250,9 @@ class AmbrellEasyHeat:
     def frequencies(self) -> tuple[float, ...]:
         """``tanks``: the resonant frequencies the capacitor bank offers, Hz."""
         frame = self._frame(CMD_TANKS)
-        return tuple(_parse_float(f, frame, self) * 1e3 for f in self.exchange(CMD_TANKS))
+        return self._retrying(
+            lambda: tuple(_parse_float(f, frame, self) * 1e3 for f in self.exchange(CMD_TANKS))
+        )
 
     # -- heat -------------------------------------------------------------------------
     def heat_on(self) -> None:
@@ -239,11 +271,37 @@ class AmbrellEasyHeat:
         """``hoff``.  ``broadcast=True`` sends ``0,hoff`` to every unit on the bus: it is
         not answered, so confirm with ``status()``."""
         if not broadcast:
-            self.command("hoff")
+            self._retrying(lambda: self.command("hoff"))
             return
         with self.transport.lock:
             self.transport.discard_input()
             self.transport.write(self._frame("hoff", address=BROADCAST_ADDRESS))
+
+    def emergency_off(self) -> None:
+        """Heat off by every means (for a safety monitor): ``hoff`` (retried), else the
+        broadcast ``0,hoff``; then confirm with ``stat``.
+
+        Raises ``InstrumentError`` (listing what failed) if heat is not confirmed off.
+        """
+        problems = []
+        try:
+            self.heat_off()
+        except LabctlError as exc:
+            problems.append(str(exc))
+            try:
+                self.heat_off(broadcast=True)
+            except LabctlError as exc2:
+                problems.append(f"broadcast: {exc2}")
+        try:
+            if not self.read_status_line().heating:
+                return
+            problems.append("the status line still reads heating")
+        except LabctlError as exc:
+            problems.append(f"cannot confirm: {exc}")
+        raise InstrumentError(
+            f"EASYHEAT unit {self.unit_address} at {self.transport.address}: heat not "
+            "confirmed off: " + "; ".join(problems)
+        )
 
     # -- power-window alarm -----------------------------------------------------------
     def set_alarm_min(self, power_W: float) -> None:
@@ -279,6 +337,9 @@ class AmbrellEasyHeat:
     # -- status -----------------------------------------------------------------------
     def read_status_line(self) -> AMFStatus:
         """``stat`` alone (faults left at ``NONE``)."""
+        return self._retrying(self._status_line_once)
+
+    def _status_line_once(self) -> AMFStatus:
         frame = self._frame(CMD_STATUS)
         fields = self.exchange(CMD_STATUS)
         if len(fields) != 7 or fields[0] not in ("0", "1"):
@@ -296,11 +357,15 @@ class AmbrellEasyHeat:
 
     def faults(self) -> AMFFault:
         """``faults``: the latched interlock faults."""
-        frame = self._frame(CMD_FAULTS)
-        fields = self.exchange(CMD_FAULTS)
-        if len(fields) != 1 or not fields[0].isdigit():
-            raise InstrumentError(f"{self._where(frame)}: malformed fault reply {fields!r}")
-        return AMFFault(int(fields[0]) & 0xFF)
+
+        def once():
+            frame = self._frame(CMD_FAULTS)
+            fields = self.exchange(CMD_FAULTS)
+            if len(fields) != 1 or not fields[0].isdigit():
+                raise InstrumentError(f"{self._where(frame)}: malformed fault reply {fields!r}")
+            return AMFFault(int(fields[0]) & 0xFF)
+
+        return self._retrying(once)
 
     def status(self) -> AMFStatus:
         """Status line and latched faults, read back to back."""

@@ -39,6 +39,7 @@ from typing import NamedTuple
 from labctl.core.clock import Clock, WallClock
 from labctl.core.errors import InstrumentError, LimitError, TransportError
 from labctl.core.transport import Transport
+from labctl.devices.drivers._resilience import with_retries
 
 __all__ = ["NeoptixReflex", "ReflexError", "StreamReading", "ERROR_CODES", "MAX_OFFSET_C"]
 
@@ -58,12 +59,13 @@ SCAN_RATE_KEY = "Scanning rate"  #: ``Scanning rate: Fast`` / ``Slow`` in the ``
 NO_PROBE_POWER = (0.3, 1.1)  #: probe power range meaning "no probe detected" (manual)
 MAX_OFFSET_C = 5.0  #: largest calibration offset the ``f`` command accepts, C
 ERROR_CODES = {
-    1: "unknown command",
+    1: "unknown command",  # also what a command garbled on the line gets
     2: "invalid argument (channel index, number or range)",
     3: "command not available on this model",
     4: "channel is disabled",
     5: "no valid reading to force",
 }
+RETRY_CODES = frozenset({1})  #: refusals a query is retried after (garbled in transit)
 # ----------------------------------------------------------------------------------------
 
 
@@ -104,6 +106,9 @@ class NeoptixReflex:
         number of channels of the model (1, 2 or 4).
     clock:
         bench clock (times of stream lines); default :class:`~labctl.core.clock.WallClock`.
+    retries:
+        how many times a query (never a setting) is repeated after a timeout, an
+        unparsable reply or ``Err1``, with the line resynchronised in between.
 
     All temperatures are in degrees Celsius; ``None`` stands for ``---.-``.
     Thread-safe: every exchange holds ``transport.lock``.
@@ -112,13 +117,20 @@ class NeoptixReflex:
     stream_buffer_lines = 10_000  #: stream lines kept for :meth:`read_stream`
 
     def __init__(
-        self, transport: Transport, *, channels: int = 4, clock: Clock | None = None
+        self,
+        transport: Transport,
+        *,
+        channels: int = 4,
+        clock: Clock | None = None,
+        retries: int = 2,
     ) -> None:
         if channels not in (1, 2, 4):
             raise ValueError(f"channels must be 1, 2 or 4, not {channels!r}")
         self.transport = transport
         self.channels = channels
         self.clock = clock if clock is not None else WallClock()
+        self.retries = int(retries)
+        self.retried = 0  #: queries repeated so far (after a timeout or a bad reply)
         self.units = "c"  #: units the instrument is believed to use ("c" or "f")
         self.streaming = False
         self._enabled: tuple[int, ...] = tuple(range(1, channels + 1))  # power-on default
@@ -137,8 +149,12 @@ class NeoptixReflex:
 
     def read_all(self) -> list[float | None]:
         """``t``: one reading per enabled channel, in channel order (C, None = ``---.-``)."""
-        lines = self._exchange("t")
-        return [self._temperature(line, "t", lines) for line in lines]
+
+        def once():
+            lines = self._exchange("t")
+            return [self._temperature(line, "t", lines) for line in lines]
+
+        return self._query(once)
 
     def read_temperatures(self) -> dict[int, float | None]:
         """``t`` mapped to channel numbers: ``{channel: C or None}`` for enabled channels.
@@ -160,8 +176,12 @@ class NeoptixReflex:
     def read_channel(self, channel: int) -> float | None:
         """``t<i>`` (``t`` on a 1-channel model): one channel's reading, C or None."""
         cmd = "t" + self._index(channel)
-        lines = self._exchange(cmd, nlines=1)
-        return self._temperature(lines[0], cmd, lines)
+
+        def once():
+            lines = self._exchange(cmd, nlines=1)
+            return self._temperature(lines[0], cmd, lines)
+
+        return self._query(once)
 
     def start_stream(self) -> None:
         """``ta+``: the instrument sends every new reading as ``C:<i>;T: <value>``."""
@@ -233,22 +253,30 @@ class NeoptixReflex:
 
     def enclosure_temperature(self) -> float:
         """``b``: temperature inside the instrument's enclosure, C."""
-        lines = self._exchange("b", nlines=1)
-        m = ENCLOSURE_RE.fullmatch(lines[0].decode("ascii", "replace").strip())
-        if m is None:
-            raise self._unparsable("b", lines)
-        return _c_from(float(m.group(1)), self.units)
+
+        def once():
+            lines = self._exchange("b", nlines=1)
+            m = ENCLOSURE_RE.fullmatch(lines[0].decode("ascii", "replace").strip())
+            if m is None:
+                raise self._unparsable("b", lines)
+            return _c_from(float(m.group(1)), self.units)
+
+        return self._query(once)
 
     def identity(self) -> dict[str, str]:
         """``i``: identity and status lines as ``{key: value}`` (model, serial, ...)."""
-        lines = self._exchange("i")
-        info: dict[str, str] = {}
-        for raw in lines:
-            key, sep, value = raw.decode("ascii", "replace").partition(":")
-            if not sep:
-                raise self._unparsable("i", lines)
-            info[key.strip()] = value.strip()
-        return info
+
+        def once():
+            lines = self._exchange("i")
+            info: dict[str, str] = {}
+            for raw in lines:
+                key, sep, value = raw.decode("ascii", "replace").partition(":")
+                if not sep:
+                    raise self._unparsable("i", lines)
+                info[key.strip()] = value.strip()
+            return info
+
+        return self._query(once)
 
     def offsets_C(self) -> dict[int, float]:
         """Calibration offset applied to each channel by ``f`` (C), from ``i``."""
@@ -257,16 +285,20 @@ class NeoptixReflex:
 
     def probe_power(self) -> dict[int, float]:
         """``y``: optical power returned by each channel's probe (arbitrary units)."""
-        lines = self._exchange("y", nlines=self.channels)
-        power: dict[int, float] = {}
-        for raw in lines:
-            m = POWER_RE.match(raw.decode("ascii", "replace"))
-            if m is None:
+
+        def once():
+            lines = self._exchange("y", nlines=self.channels)
+            power: dict[int, float] = {}
+            for raw in lines:
+                m = POWER_RE.match(raw.decode("ascii", "replace"))
+                if m is None:
+                    raise self._unparsable("y", lines)
+                power[int(m.group(1))] = float(m.group(2))
+            if sorted(power) != list(range(1, self.channels + 1)):
                 raise self._unparsable("y", lines)
-            power[int(m.group(1))] = float(m.group(2))
-        if sorted(power) != list(range(1, self.channels + 1)):
-            raise self._unparsable("y", lines)
-        return power
+            return power
+
+        return self._query(once)
 
     def probe_status(self) -> dict[int, str]:
         """Per channel ``"ok"``, ``"no probe"`` (power 0.3-1.1) or ``"fault"`` (< 0.3)."""
@@ -304,6 +336,22 @@ class NeoptixReflex:
         self._exchange("f" + self._index(channel), nlines=0)
 
     # -- protocol machinery -----------------------------------------------------------
+    def _query(self, once):
+        """Run one query (exchange and parsing) with the retry policy."""
+
+        def retried(exc: Exception) -> None:
+            self.retried += 1
+            with self.transport.lock:
+                self._rx.clear()
+
+        return with_retries(
+            once,
+            retries=self.retries,
+            transport=self.transport,
+            codes=RETRY_CODES,
+            on_retry=retried,
+        )
+
     def _check_channel(self, channel: int) -> int:
         if isinstance(channel, bool) or not isinstance(channel, int):
             raise ValueError(f"channel must be an integer 1..{self.channels}, not {channel!r}")

@@ -37,8 +37,9 @@ import re
 from collections.abc import Callable
 
 from labctl.core.clock import Clock, WallClock
-from labctl.core.errors import InstrumentError, InterlockError, TransportError
+from labctl.core.errors import InstrumentError, InterlockError, LabctlError, TransportError
 from labctl.core.transport import Transport
+from labctl.devices.drivers._resilience import with_retries
 
 __all__ = ["ThorlabsITC4000", "TRIP_NAMES"]
 
@@ -151,6 +152,10 @@ class ThorlabsITC4000:
         polling period while waiting (s of clock time).
     off_current_A, off_timeout_s:
         after LD off, wait up to ``off_timeout_s`` for ``|I| < off_current_A``.
+    retries:
+        how many times a query or ``OUTP:STAT OFF`` is repeated after a timeout or an
+        unparsable reply (the line is resynchronised and the error queue drained in
+        between); setpoints and ``OUTP:STAT ON`` are never repeated.
     """
 
     terminator = TERMINATOR
@@ -166,6 +171,7 @@ class ThorlabsITC4000:
         poll_s: float = 0.5,
         off_current_A: float = 0.01,
         off_timeout_s: float = 5.0,
+        retries: int = 2,
     ) -> None:
         self.transport = transport
         self.clock = clock if clock is not None else WallClock()
@@ -176,6 +182,9 @@ class ThorlabsITC4000:
         self.off_current_A = float(off_current_A)
         self.off_timeout_s = float(off_timeout_s)
         self._off_requests = 0  #: incremented by laser_off(); cancels a switch-on under way
+        self.retries = int(retries)
+        self.retried = 0  #: exchanges repeated so far
+        self.discarded_errors: list[tuple[int, str]] = []  #: drained while resynchronising
 
     # -- the manual: one line per command -----------------------------------------------
     #   name                                       header          reply   argument
@@ -210,21 +219,44 @@ class ThorlabsITC4000:
     def _query(self, command: str) -> str:
         data = command.encode(ENCODING) + TERMINATOR
         with self.transport.lock:
+            self.transport.discard_input()  # a late reply must not answer this query
             try:
                 reply = self.transport.query(data, TERMINATOR)
             except TransportError:
-                self.transport.discard_input()  # a late reply must not answer the next query
+                self.transport.discard_input()
                 raise
         return reply.decode(ENCODING, errors="replace").strip()
 
-    def _query_value(self, command: str, parse: Callable[[str], object]):
-        reply = self._query(command)
+    def _retrying(self, once):
+        """Run an idempotent exchange with the retry policy (see ``retries``)."""
+
+        def retried(exc: Exception) -> None:
+            self.retried += 1
+            self._resync_errors()
+
+        return with_retries(once, retries=self.retries, transport=self.transport, on_retry=retried)
+
+    def _resync_errors(self) -> None:
+        """Drain the error queue (a garbled command leaves -1xx errors that must not be
+        blamed on the next write); best effort, errors kept in ``discarded_errors``."""
         try:
-            return parse(reply)
-        except (ValueError, KeyError):
-            raise InstrumentError(
-                f"{self.address}: cannot parse the reply {reply!r} to {command!r}"
-            ) from None
+            with self.transport.lock:
+                self.transport.discard_input()
+                self.discarded_errors.extend(self._drain_errors())
+        except LabctlError:
+            pass
+
+    def _query_value(self, command: str, parse: Callable[[str], object]):
+        def once():
+            reply = self._query(command)
+            try:
+                return parse(reply)
+            except (ValueError, KeyError):
+                raise InstrumentError(
+                    f"{self.address}: cannot parse the reply {reply!r} to {command!r}"
+                ) from None
+
+        return self._retrying(once)
 
     def _write(self, command: str) -> None:
         """Send ``command`` and check the error queue (raises ``InstrumentError``)."""
@@ -267,11 +299,17 @@ class ThorlabsITC4000:
     # -- identity and status ------------------------------------------------------------
     def identify(self) -> dict[str, str]:
         """``*IDN?`` -> ``{"manufacturer", "model", "serial", "firmware"}``."""
-        reply = self._query("*IDN?")
-        fields = [f.strip() for f in reply.split(",")]
-        if len(fields) != 4:
-            raise InstrumentError(f"{self.address}: cannot parse the reply {reply!r} to '*IDN?'")
-        return dict(zip(("manufacturer", "model", "serial", "firmware"), fields, strict=True))
+
+        def once():
+            reply = self._query("*IDN?")
+            fields = [f.strip() for f in reply.split(",")]
+            if len(fields) != 4:
+                raise InstrumentError(
+                    f"{self.address}: cannot parse the reply {reply!r} to '*IDN?'"
+                )
+            return dict(zip(("manufacturer", "model", "serial", "firmware"), fields, strict=True))
+
+        return self._retrying(once)
 
     def reset(self) -> None:
         """``*RST``: outputs off, settings to their defaults."""
@@ -288,19 +326,23 @@ class ThorlabsITC4000:
     def read_status(self) -> dict[str, float | bool]:
         """Everything a reading needs in one compound query (see ``STATUS_FIELDS``)."""
         command = ";".join(cmd for _, cmd, _ in STATUS_FIELDS)
-        reply = self._query(command)
-        parts = reply.split(";")
-        try:
-            if len(parts) != len(STATUS_FIELDS):
-                raise ValueError(reply)
-            return {
-                key: _PARSERS[kind](part.strip())
-                for (key, _, kind), part in zip(STATUS_FIELDS, parts, strict=True)
-            }
-        except ValueError:
-            raise InstrumentError(
-                f"{self.address}: cannot parse the reply {reply!r} to {command!r}"
-            ) from None
+
+        def once():
+            reply = self._query(command)
+            parts = reply.split(";")
+            try:
+                if len(parts) != len(STATUS_FIELDS):
+                    raise ValueError(reply)
+                return {
+                    key: _PARSERS[kind](part.strip())
+                    for (key, _, kind), part in zip(STATUS_FIELDS, parts, strict=True)
+                }
+            except ValueError:
+                raise InstrumentError(
+                    f"{self.address}: cannot parse the reply {reply!r} to {command!r}"
+                ) from None
+
+        return self._retrying(once)
 
     def select_constant_current(self) -> None:
         """Put the controller in constant-current mode (if it is not already)."""
@@ -394,7 +436,7 @@ class ThorlabsITC4000:
         """
         with self.transport.lock:
             self._off_requests += 1
-            self._set_ld_output(False)
+            self._retrying(lambda: self._set_ld_output(False))
         last: list[float] = [math.nan]
 
         def is_off() -> bool:
@@ -406,6 +448,32 @@ class ThorlabsITC4000:
                 f"{self.address}: LD current still {last[0]:g} A {self.off_timeout_s:g} s "
                 "after OUTP:STAT OFF"
             )
+
+    def emergency_off(self) -> None:
+        """LD off by every means, without waiting (for a safety monitor): cancel any
+        switch-on under way, ``OUTP:STAT OFF`` (retried; if its error check fails the
+        command is sent bare once more), then confirm with ``OUTP:STAT?``.
+
+        Raises ``InstrumentError`` (listing what failed) if emission is not confirmed off.
+        """
+        problems = []
+        with self.transport.lock:
+            self._off_requests += 1
+            try:
+                self._retrying(lambda: self._set_ld_output(False))
+            except LabctlError as exc:
+                problems.append(str(exc))
+                try:
+                    self.transport.write(b"OUTP:STAT OFF" + TERMINATOR)
+                except LabctlError as exc2:
+                    problems.append(f"bare OUTP:STAT OFF: {exc2}")
+        try:
+            if not self.get_emission():
+                return
+            problems.append("OUTP:STAT? still reads 1")
+        except LabctlError as exc:
+            problems.append(f"cannot confirm: {exc}")
+        raise InstrumentError(f"{self.address}: emission not confirmed off: " + "; ".join(problems))
 
     def shutdown(self) -> None:
         """LD off (waiting for the current to fall), then TEC off.

@@ -1,5 +1,6 @@
 """Pure numpy/scipy analysis: SAR/SLP/ILP, CEM43 thermal dose, photothermal conversion
-efficiency and temperature control (PID, tuning rules).
+efficiency, temperature control (PID, tuning rules), multispectral optoacoustic unmixing
+and optoacoustic thermometry.
 
 Names are imported from their submodule on first use, so ``import labctl.analysis``
 stays cheap and a live loop that needs only the PID does not load the fitting code.
@@ -45,6 +46,25 @@ __all__ = [
     "fit_fopdt_step",
     "field_for_power_fraction",
     "power_fraction_for_field",
+    # unmix
+    "Unmixed",
+    "unmix_spectra",
+    "so2",
+    "roi_stats",
+    "threshold_roi",
+    "circle_mask",
+    "reduced_scattering",
+    "diffuse_fluence",
+    "absorption_from_p0",
+    # oa_thermometry
+    "GRUENEISEN_OFFSET",
+    "GRUENEISEN_SLOPE_PER_C",
+    "grueneisen_water",
+    "theoretical_slope_per_K",
+    "OAThermometryCalibration",
+    "calibrate_oa_thermometry",
+    "signal_ratio",
+    "temperature_map",
 ]
 
 _SUBMODULE = {
@@ -54,6 +74,8 @@ _SUBMODULE = {
         "dose": __all__[9:17],
         "pce": __all__[17:22],
         "control": __all__[22:30],
+        "unmix": __all__[30:39],
+        "oa_thermometry": __all__[39:47],
     }.items()
     for name in names
 }
@@ -80,6 +102,16 @@ if TYPE_CHECKING:
         cem43_rate,
         time_to_dose_min,
     )
+    from labctl.analysis.oa_thermometry import (
+        GRUENEISEN_OFFSET,
+        GRUENEISEN_SLOPE_PER_C,
+        OAThermometryCalibration,
+        calibrate_oa_thermometry,
+        grueneisen_water,
+        signal_ratio,
+        temperature_map,
+        theoretical_slope_per_K,
+    )
     from labctl.analysis.pce import (
         CoolingFit,
         PCEResult,
@@ -97,6 +129,17 @@ if TYPE_CHECKING:
         sar_box_lucas,
         sar_corrected_slope,
         sar_initial_slope,
+    )
+    from labctl.analysis.unmix import (
+        Unmixed,
+        absorption_from_p0,
+        circle_mask,
+        diffuse_fluence,
+        reduced_scattering,
+        roi_stats,
+        so2,
+        threshold_roi,
+        unmix_spectra,
     )
 
 

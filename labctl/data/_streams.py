@@ -180,7 +180,7 @@ class StreamBuffer:
         dtype from the descriptor; ``self.opener`` (recovery) supplies arrays already
         in the store.
         """
-        for key in list(plan.unresolved):
+        for key in [k for k in plan.keys if k in plan.unresolved]:
             if key not in data:
                 continue
             info, value = plan.keys[key], data[key]

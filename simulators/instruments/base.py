@@ -47,10 +47,15 @@ class LineEmulator:
         return clock is not None and getattr(clock, "mode", "wall") != "lockstep"
 
     def write(self, data: bytes) -> None:
-        """Bytes from the host."""
+        """Bytes from the host (through the fault injector, if one is attached)."""
         with self.lock:
             if self.faults is not None:
                 data = self.faults.filter_in(self, data)
+            self.receive(data)
+
+    def receive(self, data: bytes) -> None:
+        """Bytes that reached the instrument: split into command lines and answer them."""
+        with self.lock:
             self._inbuf.extend(data)
             while True:
                 idx = self._inbuf.find(self.terminator)

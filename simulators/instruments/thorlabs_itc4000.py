@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 
+from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.base import LineEmulator
 from labctl.simulators.instruments.scpi import (
     Call,
@@ -101,7 +102,7 @@ class ITC4000Emulator(LineEmulator):
     ) -> None:
         super().__init__(world, name=name)
         if not 0 < current_limit_A <= current_rating_A:
-            raise ValueError(f"{name}: current_limit_A must be in (0, {current_rating_A}] A")
+            raise ConfigError(f"{name}: current_limit_A must be in (0, {current_rating_A}] A")
         self.wavelength_nm = float(wavelength_nm)
         self.spot_diameter_mm = float(spot_diameter_mm)
         self.spot_area_cm2 = math.pi * (spot_diameter_mm / 10.0 / 2.0) ** 2

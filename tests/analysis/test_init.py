@@ -11,7 +11,7 @@ import labctl.analysis as analysis
 
 def test_all_matches_submodules() -> None:
     expected = {}
-    for module in ("sar", "dose", "pce", "control"):
+    for module in ("sar", "dose", "pce", "control", "unmix", "oa_thermometry"):
         mod = importlib.import_module(f"labctl.analysis.{module}")
         expected.update(dict.fromkeys(mod.__all__, module))
     assert expected == analysis._SUBMODULE

@@ -40,12 +40,12 @@ def test_pce_recovers_the_true_efficiency(vial_bench):
 def test_ptt_open_loop_at_fixed_irradiance_records_dose(mouse_bench):
     bench = mouse_bench
     result = bench.RE(photothermal_therapy(bench.laser, bench.thermo, duration=300,
-                                           irradiance=1.0))
+                                           irradiance=0.3))
     t, T = bench.docs.column("thermo_tumor")
-    assert T[-1] > T[0] + 1.0  # the tumor warms under 1 W/cm^2 at 808 nm
+    assert T[-1] > T[0] + 1.0  # the tumor warms under 0.3 W/cm^2 (about the skin MPE)
     assert t[-1] - t[0] == pytest.approx(300, abs=2)
     _, irradiance = bench.docs.column("laser_irradiance")
-    assert irradiance[len(irradiance) // 2] == pytest.approx(1.0, rel=0.05)
+    assert irradiance[len(irradiance) // 2] == pytest.approx(0.3, rel=0.05)
     assert result.plan_result.cem43_min >= 0
     assert not bench.twin.emulators["laser"].emission_on
 

@@ -79,7 +79,7 @@ def test_conversation(method, args, table, expected, chunk):
 
 def test_unit_address_is_in_every_frame_and_checked_in_replies():
     with expect_conversation([(b"7,hoff\r", b"7,OK\r\n"), (b"7,maxamps\r", b"1,600\r\n")]) as t:
-        driver = AmbrellEasyHeat(t, unit_address=7)
+        driver = AmbrellEasyHeat(t, unit_address=7, retries=0)
         driver.heat_off()
         with pytest.raises(InstrumentError, match=r"unit 7 .*'7,maxamps\\r'.*'1,600'"):
             driver.max_current()
@@ -156,7 +156,7 @@ def test_malformed_replies_raise_instrument_error(method, reply):
         expect_conversation([(sent[method], reply)]) as t,
         pytest.raises(InstrumentError, match="unit 1"),
     ):
-        getattr(AmbrellEasyHeat(t), method)()
+        getattr(AmbrellEasyHeat(t, retries=0), method)()
 
 
 def test_malformed_fault_reply():
@@ -164,7 +164,7 @@ def test_malformed_fault_reply():
         expect_conversation([(FAULTS, b"1,x\r\n")]) as t,
         pytest.raises(InstrumentError, match="malformed fault"),
     ):
-        AmbrellEasyHeat(t).faults()
+        AmbrellEasyHeat(t, retries=0).faults()
 
 
 def test_no_reply_is_transport_error():
@@ -172,7 +172,7 @@ def test_no_reply_is_transport_error():
         expect_conversation([(b"1,hoff\r", b"")]) as t,
         pytest.raises(TransportError, match="hoff"),
     ):
-        AmbrellEasyHeat(t).heat_off()
+        AmbrellEasyHeat(t, retries=0).heat_off()
 
 
 @pytest.mark.parametrize(
@@ -233,3 +233,76 @@ def test_wait_for_current_reports_a_trip():
     table = _ramp(50) + [(STAT, b"1,0,200.0,0,0,230,1,1\r\n"), (FAULTS, b"1,1\r\n")]
     with expect_conversation(table) as t, pytest.raises(InterlockError, match="COOLANT_FLOW"):
         AmbrellEasyHeat(t, clock=clock).wait_for_current(poll_s=0.1)
+
+
+# -- resilience: retries, resynchronisation, never repeating an energizing command ----------
+GOOD_STAT = b"1,1,200.0,198,812,230,12,3\r\n"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"1,1,2#0.0,198,812,230,12,3\r\n", b"\x91\x02,x\r\n", b"", b"1,ERR,1\r\n", b"1,ERR,2\r\n"],
+)
+def test_a_query_is_retried_after_garbage_or_no_reply(bad):
+    with expect_conversation([(STAT, bad), (STAT, GOOD_STAT)]) as t:
+        driver = AmbrellEasyHeat(t)
+        assert driver.read_status_line().current_A == 198.0
+    assert driver.retried == 1
+
+
+def test_retries_are_bounded_and_the_error_says_how_many_attempts():
+    table = [(FAULTS, b"1,x\r\n")] * 3
+    with expect_conversation(table) as t, pytest.raises(InstrumentError, match="3 attempts"):
+        AmbrellEasyHeat(t, retries=2).faults()
+
+
+def test_a_refusal_that_is_not_garbling_is_not_retried():
+    with (
+        expect_conversation([(b"1,maxamps\r", b"1,ERR,4\r\n")]) as t,
+        pytest.raises(InstrumentError, match="RS-485"),
+    ):
+        AmbrellEasyHeat(t).max_current()
+
+
+def test_heat_on_and_setpoints_are_never_repeated():
+    with (
+        expect_conversation([(FAULTS, b"1,0\r\n"), (b"1,hon\r", b"")]) as t,
+        pytest.raises(TransportError),
+    ):
+        AmbrellEasyHeat(t).heat_on()
+    with (
+        expect_conversation([(b"1,amps,100\r", b"1,O\x0b\r\n")]) as t,
+        pytest.raises(InstrumentError),
+    ):
+        AmbrellEasyHeat(t).set_current(100)
+    assert t.log.sent() == [b"1,amps,100\r"]
+
+
+def test_heat_off_is_repeated_until_acknowledged():
+    with expect_conversation([(b"1,hoff\r", b""), (b"1,hoff\r", OK)]) as t:
+        AmbrellEasyHeat(t).heat_off()
+
+
+def test_emergency_off_falls_back_to_broadcast_and_confirms():
+    table = [
+        (b"1,hoff\r", b""),
+        (b"1,hoff\r", b"garbage\r\n"),
+        (b"0,hoff\r", b""),
+        (STAT, b"1,0,200.0,0,0,230,12,3\r\n"),
+    ]
+    with expect_conversation(table) as t:
+        AmbrellEasyHeat(t, retries=1).emergency_off()
+
+
+def test_emergency_off_raises_when_heat_is_not_confirmed_off():
+    table = [(b"1,hoff\r", OK), (STAT, GOOD_STAT)]
+    with expect_conversation(table) as t, pytest.raises(InstrumentError, match="still reads"):
+        AmbrellEasyHeat(t, retries=0).emergency_off()
+
+
+def test_a_reopenable_transport_is_reopened_after_a_transport_error():
+    with expect_conversation([(STAT, b""), (STAT, GOOD_STAT)]) as t:
+        reopened = []
+        t.reopen = lambda: reopened.append(True)
+        AmbrellEasyHeat(t).read_status_line()
+    assert reopened == [True]

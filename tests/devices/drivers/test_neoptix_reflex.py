@@ -106,12 +106,12 @@ def test_unparsable_reply_names_command_and_bytes(reply):
         expect_conversation([(b"t\r", reply)]) as tr,
         pytest.raises(InstrumentError, match=r"reply to 't'.*\+24\.3|reply to 't'.*24\\r"),
     ):
-        NeoptixReflex(tr).read_all()
+        NeoptixReflex(tr, retries=0).read_all()
 
 
 def test_wrong_number_of_lines_is_unparsable():
     with expect_conversation([(b"t1\r", b"+24.3\r+24.4\r*"), (b"b\r", b"*")]) as tr:
-        drv = NeoptixReflex(tr)
+        drv = NeoptixReflex(tr, retries=0)
         with pytest.raises(InstrumentError, match="'t1'"):
             drv.read_channel(1)
         with pytest.raises(InstrumentError, match=r"'b': b'\*'"):
@@ -123,7 +123,7 @@ def test_missing_prompt_is_a_transport_error_with_what_arrived():
         expect_conversation([(b"t1\r", b"+24.3\r")]) as tr,
         pytest.raises(TransportError, match=r"no prompt after 't1'.*\+24\.3"),
     ):
-        NeoptixReflex(tr).read_channel(1)
+        NeoptixReflex(tr, retries=0).read_channel(1)
 
 
 def test_stale_bytes_before_a_command_are_dropped():
@@ -253,7 +253,7 @@ def test_probe_power_missing_channel_is_unparsable():
         expect_conversation([(b"y\r", POWER.split(b"CH4")[0] + b"*")]) as tr,
         pytest.raises(InstrumentError, match="reply to 'y'"),
     ):
-        NeoptixReflex(tr).probe_power()
+        NeoptixReflex(tr, retries=0).probe_power()
 
 
 def test_force_reading_reads_first_then_forces():
@@ -305,3 +305,28 @@ def test_conversation_fixture_reports_mismatch_and_leftovers():
         expect_conversation([(b"t\r", b"+1.0\r*")]) as tr,
     ):
         tr.write(b"t\r")
+
+
+# -- resilience ------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [b"+2\x974.3\r+24.5\r*", b"", b"Err1", b"+24.3\r+\r*"])
+def test_t_is_retried_after_garbage_no_reply_or_err1(bad):
+    table = [(b"t\r", bad), (b"t\r", b"+24.3\r+24.5\r+24.7\r+24.4\r*")]
+    with expect_conversation(table) as tr:
+        driver = NeoptixReflex(tr)
+        assert driver.read_all() == [24.3, 24.5, 24.7, 24.4]
+    assert driver.retried == 1
+
+
+def test_a_refusal_is_not_retried_and_settings_are_sent_once():
+    with expect_conversation([(b"t3\r", b"Err4")]) as tr, pytest.raises(ReflexError):
+        NeoptixReflex(tr).read_channel(3)
+    with expect_conversation([(b"u c\r", b"")]) as tr, pytest.raises(TransportError):
+        NeoptixReflex(tr).set_units("c")
+
+
+def test_retries_are_bounded():
+    with (
+        expect_conversation([(b"b\r", b"*")] * 2) as tr,
+        pytest.raises(InstrumentError, match="2 attempts"),
+    ):
+        NeoptixReflex(tr, retries=1).enclosure_temperature()

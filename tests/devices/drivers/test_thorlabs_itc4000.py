@@ -180,7 +180,7 @@ def test_every_queued_error_is_drained_and_reported():
 )
 def test_malformed_reply_names_address_command_and_reply(method, conversation):
     with expect_conversation(conversation) as transport, pytest.raises(InstrumentError) as info:
-        getattr(make(transport), method)()
+        getattr(make(transport, retries=0), method)()
     text = str(info.value)
     assert "conversation://table" in text and "cannot parse the reply" in text
 
@@ -190,7 +190,7 @@ def test_no_reply_is_a_transport_error_naming_the_command():
         expect_conversation([(b"MEAS:CURR?\n", b"")]) as transport,
         pytest.raises(TransportError, match="MEAS:CURR"),
     ):
-        make(transport).measure_current_A()
+        make(transport, retries=0).measure_current_A()
 
 
 @pytest.mark.parametrize(
@@ -330,3 +330,52 @@ def test_shutdown_keeps_the_tec_on_if_the_ld_cannot_be_confirmed_off():
 
 def test_trip_names():
     assert TRIP_NAMES == ("interlock", "keylock", "overtemperature")
+
+
+# -- resilience ------------------------------------------------------------------------------
+def test_a_query_is_retried_after_draining_the_errors_a_garbled_command_left():
+    conversation = [
+        (b"MEAS:CURR?\n", b""),  # garbled on the way: no reply, an error queued
+        (ERR, b'-113,"Undefined header"\n'),
+        NO_ERROR,
+        (b"MEAS:CURR?\n", b"1.000000E+00\n"),
+    ]
+    with expect_conversation(conversation) as transport:
+        driver = make(transport)
+        assert driver.measure_current_A() == 1.0
+    assert driver.retried == 1 and driver.discarded_errors == [(-113, "Undefined header")]
+
+
+def test_a_garbled_reply_is_retried():
+    conversation = [(b"OUTP:STAT?\n", b"\xb1\n"), NO_ERROR, (b"OUTP:STAT?\n", b"0\n")]
+    with expect_conversation(conversation) as transport:
+        assert make(transport).get_emission() is False
+
+
+def test_emission_on_is_never_repeated():
+    conversation = [(b"OUTP:STAT ON\n", b""), (ERR, b"")]
+    with expect_conversation(conversation) as transport, pytest.raises(TransportError):
+        make(transport)._set_ld_output(True)
+
+
+def test_emergency_off_cancels_a_switch_on_and_confirms():
+    conversation = [*write(b"OUTP:STAT OFF\n"), (b"OUTP:STAT?\n", b"0\n")]
+    with expect_conversation(conversation) as transport:
+        driver = make(transport)
+        before = driver._off_requests
+        driver.emergency_off()
+    assert driver._off_requests == before + 1
+
+
+def test_emergency_off_sends_the_bare_command_when_its_check_fails():
+    conversation = [
+        (b"OUTP:STAT OFF\n", b""),
+        (ERR, b""),  # the error check gets no reply
+        (b"OUTP:STAT OFF\n", b""),  # sent bare
+        (b"OUTP:STAT?\n", b"1\n"),  # and still on: reported
+    ]
+    with (
+        expect_conversation(conversation) as transport,
+        pytest.raises(InstrumentError, match="still reads 1"),
+    ):
+        make(transport, retries=0).emergency_off()

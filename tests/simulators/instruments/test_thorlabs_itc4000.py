@@ -7,6 +7,7 @@ import math
 import pytest
 
 from labctl.core.clock import SimClock
+from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.thorlabs_itc4000 import ITC4000Emulator
 from labctl.simulators.world import SampleModel, SimWorld
 
@@ -273,7 +274,7 @@ def test_works_without_a_world():
 
 
 def test_constructor_checks_limit():
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="current_limit_A"):
         ITC4000Emulator(None, name="bad", current_limit_A=6.0)
 
 
