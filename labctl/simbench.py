@@ -88,9 +88,12 @@ def build_sim_twin(config: BenchConfig, clock: Clock) -> SimTwin:
     kind = params.pop("kind", None)
     if kind is None:
         raise ConfigError(f"bench {config.name!r}: sample.kind is missing (vial or mouse_tumor)")
+    if not isinstance(kind, str):
+        raise ConfigError(f"bench {config.name!r}: sample.kind must be a name "
+                          f"(vial or mouse_tumor), not {kind!r}")
     try:
         sample = make_sample(kind, **params)
-    except ConfigError as exc:
+    except (ConfigError, TypeError, ValueError) as exc:
         raise ConfigError(f"bench {config.name!r}, sample: {exc}") from None
     world = SimWorld(clock, sample, seed=config.seed)
     emulators, cameras = {}, {}
@@ -102,9 +105,7 @@ def build_sim_twin(config: BenchConfig, clock: Clock) -> SimTwin:
             sim = cls(world, name=name, **options)
         except TypeError as exc:
             raise ConfigError(f"devices.{name}.sim: {exc}") from None
-        except ValueError as exc:  # cameras check their options and the sample
-            if entry.wire != "none":
-                raise
+        except ValueError as exc:  # emulators and cameras check their option values
             raise ConfigError(f"devices.{name}: {exc}") from None
         (cameras if entry.wire == "none" else emulators)[name] = sim
     return SimTwin(world, emulators, cameras)
