@@ -74,6 +74,8 @@ class AMFGenerator(LabDevice):
         current is within the tolerance of the setpoint (clock time).
     """
 
+    energizing = True
+
     frequency = Cpt(
         DriverSignal,
         getter="self._read_frequency",

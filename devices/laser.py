@@ -88,6 +88,8 @@ class Laser(LabDevice):
     ``status_max_age_s`` (s of clock time a trigger snapshot stays usable).
     """
 
+    energizing = True
+
     power = Cpt(
         DriverSignal,
         getter="self._read_power_W",

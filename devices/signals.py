@@ -143,6 +143,13 @@ class DriverSignal(DriverSignalRO):
         self._resolve(self._setter)(value)
         self._update(value)
 
+    def stop(self, *, success: bool = False) -> None:
+        """The RunEngine stops every object a plan ``set`` on pause, suspend, halt and
+        abort: a signal of an energizing device passes that on, so its output goes off."""
+        parent = self.parent
+        if parent is not None and getattr(parent, "energizing", False):
+            parent.stop(success=success)
+
     def set(self, value, **kwargs) -> Status:
         self._validate(value)
 
@@ -155,7 +162,13 @@ class DriverSignal(DriverSignalRO):
 
 class LabDevice(Device):
     """Base of labctl's ophyd devices: holds the ``driver``, the bench ``clock`` and the
-    bench ``limits``.  Subclasses make ``stop()`` and ``unstage()`` de-energize."""
+    bench ``limits``.  Subclasses make ``stop()`` and ``unstage()`` de-energize.
+
+    ``energizing`` devices (AMF generators, lasers) are also switched off when the
+    RunEngine stops one of their signals (on pause, suspend, halt or abort).
+    """
+
+    energizing = False
 
     def __init__(self, driver, *, clock: Clock | None = None,
                  limits: BenchLimits | None = None, name: str, **kwargs):
