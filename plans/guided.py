@@ -46,7 +46,6 @@ from labctl.plans.hyperthermia import DEFAULT_HYPERTHERMIA_GAINS
 from labctl.plans.imaging import DEFAULT_OA_WAVELENGTHS, configure_oa
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
-    _with_result,
     read_step,
     role_signal,
     save_results,
@@ -54,6 +53,7 @@ from labctl.plans.stubs import (
     time_of,
     trigger_read,
     value_of,
+    with_result,
 )
 
 __all__ = ["image_guided_hyperthermia", "GuidedResult"]
@@ -298,4 +298,4 @@ def image_guided_hyperthermia(
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [thermo, amf, oa])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: res)
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: res)

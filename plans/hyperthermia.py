@@ -21,20 +21,20 @@ from labctl.core.errors import ConfigError
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
-    _with_result,
     heat_capacity_from_sample,
     read_step,
     record_phase,
     role_signal,
     save_results,
     switch_off,
+    with_result,
 )
 
 __all__ = ["magnetic_hyperthermia", "sar_measurement", "DEFAULT_HYPERTHERMIA_GAINS"]
 
-#: PID gains on the power fraction u = (H / H_max)^2 per kelvin (kp, 1/(K s), K s... see
-#: labctl.analysis.control).  SIMC tuning for a flank tumor that responds to a step in
-#: u with a gain of ~13 K, a time constant of ~150 s and ~5 s of apparent dead time.
+#: PID gains on the power fraction u = (H / H_max)^2: kp in 1/K, ki in 1/(K s), kd in
+#: s/K (see labctl.analysis.control).  Tuned for the simulated flank tumor, which answers
+#: a step in u with a gain of ~13 K, a time constant of ~150 s and ~5 s of dead time.
 DEFAULT_HYPERTHERMIA_GAINS = {"kp": 0.08, "ki": 0.0012, "kd": 0.0}
 
 
@@ -130,7 +130,7 @@ def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency:
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [thermo, amf])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
 
 
 def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: float,
@@ -221,4 +221,4 @@ def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: f
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [thermo, amf])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))

@@ -27,7 +27,6 @@ from labctl.plans._imaging import (
 from labctl.plans.control_loop import set_and_wait
 from labctl.plans.state import Results
 from labctl.plans.stubs import (
-    _with_result,
     read_step,
     role_signal,
     save_results,
@@ -35,6 +34,7 @@ from labctl.plans.stubs import (
     time_of,
     trigger_read,
     value_of,
+    with_result,
 )
 
 __all__ = [
@@ -144,7 +144,7 @@ def multispectral_optoacoustic(
         out["result"] = result
 
     plan = bpp.stage_wrapper(body(), [oa])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: out.get("result"))
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: out.get("result"))
 
 
 def fluorescence_timecourse(
@@ -219,7 +219,7 @@ def fluorescence_timecourse(
         yield from read_step([Readout("timecourse", values, clock=fluo.clock)], stream="analysis")
 
     plan = bpp.stage_wrapper(body(), [fluo])
-    return _with_result(
+    return with_result(
         bpp.run_wrapper(plan, md=metadata), lambda: {k: np.asarray(v) for k, v in rows.items()}
     )
 
@@ -337,7 +337,7 @@ def oa_thermometry_calibration(
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [d for d in (oa, thermo, amf) if d is not None])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: out.get("calibration"))
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: out.get("calibration"))
 
 
 def stream_frames(
@@ -386,4 +386,4 @@ def stream_frames(
         out.update(camera.stream_counts())
 
     plan = bpp.stage_wrapper(body(), [camera])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: dict(out))
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: dict(out))

@@ -24,13 +24,13 @@ from labctl.plans.control_loop import (
 )
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
-    _with_result,
     heat_capacity_from_sample,
     read_step,
     record_phase,
     role_signal,
     save_results,
     switch_off,
+    with_result,
 )
 
 __all__ = ["photothermal_therapy", "photothermal_conversion", "DEFAULT_PTT_GAINS"]
@@ -120,7 +120,7 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
     plan = bpp.stage_wrapper(plan, [thermo, laser])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
 
 
 def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
@@ -198,4 +198,4 @@ def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
     plan = bpp.stage_wrapper(plan, [thermo, laser])
-    return _with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))
+    return with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))

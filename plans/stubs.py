@@ -24,6 +24,7 @@ __all__ = [
     "role_signal",
     "record_phase",
     "heat_capacity_from_sample",
+    "with_result",
 ]
 
 
@@ -139,7 +140,7 @@ def heat_capacity_from_sample(sample: dict) -> float:
     return c
 
 
-def _with_result(plan, result):
+def with_result(plan, result):
     """Run ``plan`` and return ``result()`` afterwards (the plan's value for the caller)."""
     yield from plan
     return result()
