@@ -9,6 +9,12 @@ copy, see ``_shards``) and writes chunk files and metadata directly, each atomic
 Arrays are created through zarr, so their metadata is zarr's own; the files written
 are plain zarr v3, readable by any zarr implementation.
 
+Uncompressed columns (a single ``bytes`` codec, fixed-size dtype: the writer's scalar
+columns) skip even that: a chunk's file is created once, full size, and later flushes
+write only the new rows' bytes into it, in place.  Rows the metadata already covers are
+never touched, so a crash cannot tear them (on this disk a ``pwrite`` costs ~7 us, an
+atomic file replacement ~0.5 ms).
+
 Order inside one flush: every chunk first, then every array's metadata (renamed in
 one tight loop), so an array's shape never covers rows whose chunk is not on disk.
 """
@@ -36,6 +42,8 @@ try:  # zarr >= 3.1: codecs that encode without the event loop
 except ImportError:  # pragma: no cover - older zarr: every chunk goes through the loop
     SupportsSyncCodec = None  # type: ignore[assignment,misc]
 
+from zarr.codecs import BytesCodec
+
 from labctl.core.errors import DataError
 from labctl.data._shards import encode_raw_shard, raw_inner_rows
 
@@ -43,6 +51,8 @@ FORMAT_VERSION = 1
 MISSING = object()  # marks a row without a value for a column (written as the fill value)
 
 _PROTO = default_buffer_prototype()
+_SHAPE_SENTINEL = 7_340_298_316_455_107  # a row count no run reaches, replaced per flush
+_SENTINEL_BYTES = b"%d" % _SHAPE_SENTINEL
 
 
 def run_sync(coro: Any) -> Any:
@@ -155,11 +165,15 @@ class ColumnArray:
         self.start_row = start_row  # rows before this column existed (fill)
         # flush-side state (touched only under the writer's I/O lock)
         self.arr: Any = None  # zarr AsyncArray once created/opened
+        self._md_template: bytes | None = None  # zarr.json with a sentinel row count
         self.raw_inner: int | None = None
         self.n = start_row  # rows in memory (written or about to be)
         self.n_disk = 0  # rows covered by the metadata on disk
         self.tail: np.ndarray | None = None
         self.tail_start = 0
+        self.in_place = False  # raw chunks: partial flushes patch the chunk file
+        self.file_chunk: int | None = None  # chunk whose file exists but is not full
+        self.n_data = 0  # rows whose bytes are in chunk files
 
     # -- creation / opening -------------------------------------------------
     async def create(self, group: Any) -> None:
@@ -183,12 +197,16 @@ class ColumnArray:
 
     def _attach(self, arr: Any, n: int) -> None:
         self.arr = arr
+        self._md_template = None
         self.raw_inner = raw_inner_rows(arr.metadata)  # shards written without zarr's encoder
         self.n = self.n_disk = n
         self.chunk_rows = arr.metadata.chunk_grid.chunk_shape[0]
         self.fill = arr.metadata.fill_value
         self.tail_start = (n // self.chunk_rows) * self.chunk_rows
         self.tail = self._empty_tail()
+        self.in_place = _raw_chunks(arr.metadata)
+        self.n_data = n
+        self.file_chunk = None  # an existing partial chunk is rewritten whole, once
 
     @classmethod
     def open_existing(cls, arr: Any, start_row: int = 0) -> ColumnArray:
@@ -284,8 +302,75 @@ class ColumnArray:
         return root / self.path / self.arr.metadata.encode_chunk_key(coords)
 
     def metadata_bytes(self, n: int) -> bytes:
-        md = self.arr.metadata.update_shape((n, *self.row_shape))
-        return md.to_buffer_dict(_PROTO)["zarr.json"].to_bytes()
+        """The array's ``zarr.json`` with ``n`` rows, byte for byte what zarr writes.
+
+        zarr's own serialisation costs ~0.3 ms an array; it runs once per column, for a
+        template whose row count is a sentinel, then each flush substitutes ``n``.
+        """
+        if self._md_template is None:
+            md = self.arr.metadata.update_shape((_SHAPE_SENTINEL, *self.row_shape))
+            self._md_template = md.to_buffer_dict(_PROTO)["zarr.json"].to_bytes()
+            if self._md_template.count(_SENTINEL_BYTES) != 1:  # pragma: no cover - paranoia
+                raise DataError(f"{self.path}: cannot template array metadata")
+        return self._md_template.replace(_SENTINEL_BYTES, b"%d" % n)
+
+
+def _raw_chunks(metadata: Any) -> bool:
+    """Whether chunks are the rows' bytes as they are (one ``bytes`` codec, fixed size)."""
+    codecs = metadata.codecs
+    if len(codecs) != 1 or not isinstance(codecs[0], BytesCodec):
+        return False
+    dt = metadata.data_type.to_native_dtype()
+    if dt.kind not in "biufc":
+        return False
+    endian = getattr(codecs[0].endian, "value", codecs[0].endian)
+    return dt.itemsize == 1 or endian == "little"
+
+
+def _le_bytes(rows: np.ndarray) -> memoryview:
+    """``rows`` as contiguous little-endian bytes (what the ``bytes`` codec stores)."""
+    le = np.ascontiguousarray(rows, dtype=rows.dtype.newbyteorder("<"))
+    return memoryview(le).cast("B")
+
+
+def _in_place_ops(col: ColumnArray, chunks: list, partial: bool, root: Path) -> list:
+    """File operations for an in-place column: ("new", path, bytes) for a chunk whose
+    file does not exist yet (written whole, atomically), ("patch", path, offset, bytes)
+    for rows appended to a chunk file already on disk."""
+    ops: list[tuple] = []
+    row_bytes = col.size * col.native_dtype.itemsize
+    n_data, file_chunk = col.n_data, col.file_chunk
+
+    def put(index: int, data: np.ndarray, rows: int) -> None:
+        nonlocal n_data, file_chunk
+        c0 = index * col.chunk_rows
+        if file_chunk == index:
+            r0 = n_data - c0
+            if rows > r0:
+                ops.append(
+                    ("patch", col.chunk_file(index, root), r0 * row_bytes, _le_bytes(data[r0:rows]))
+                )
+        else:
+            ops.append(("new", col.chunk_file(index, root), _le_bytes(data)))
+        n_data = c0 + rows
+        file_chunk = index if rows < col.chunk_rows else None
+
+    for index, data, rows in chunks:
+        put(index, data, rows)
+    if partial and col.n > col.tail_start and col.n > n_data:
+        put(col.tail_start // col.chunk_rows, col.tail, col.n - col.tail_start)
+    return [(col, n_data, file_chunk, ops)]
+
+
+def _patch(path: Path, offset: int, data: Any) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        while len(view):
+            done = os.pwrite(fd, view, offset)
+            view, offset = view[done:], offset + done
+    finally:
+        os.close(fd)
 
 
 async def _encode_all(jobs: list[tuple[ColumnArray, int, np.ndarray, int]]) -> list:
@@ -335,8 +420,16 @@ def _encode(jobs: list[tuple[ColumnArray, int, np.ndarray, int]]) -> list:
     return out
 
 
-async def create_columns(group: Any, cols: Iterable[ColumnArray]) -> None:
+async def create_columns(
+    group: Any, cols: Iterable[ColumnArray], disk_root: Path | None = None
+) -> None:
+    """Create ``cols`` in ``group``; with ``disk_root``, ``group`` lives in memory and
+    each array's ``zarr.json`` is written under ``disk_root`` (atomically)."""
+    cols = list(cols)
     await asyncio.gather(*(c.create(group) for c in cols))
+    if disk_root is not None:
+        for c in cols:
+            write_atomic(disk_root / c.path / "zarr.json", c.metadata_bytes(c.n_disk))
 
 
 def write_columns(
@@ -348,6 +441,7 @@ def write_columns(
     False the incomplete last chunk stays in memory and the shape stops before it.
     """
     jobs: list[tuple[ColumnArray, int, np.ndarray, int]] = []
+    in_place: list[tuple] = []
     commit: list[tuple[ColumnArray, int]] = []
     for col, rows, pad in work:
         chunks: list[tuple[int, np.ndarray, int]] = []
@@ -357,14 +451,28 @@ def write_columns(
             chunks += col.add_rows(
                 np.full((pad - col.n, *col.row_shape), col.fill, dtype=col.native_dtype)
             )
-        if partial:
-            chunks += col.tail_chunk()
-        jobs += [(col, i, d, r) for i, d, r in chunks]
+        if col.in_place:
+            in_place += _in_place_ops(col, chunks, partial, root)
+        else:
+            if partial:
+                chunks += col.tail_chunk()
+            jobs += [(col, i, d, r) for i, d, r in chunks]
         n = col.n if partial else col.tail_start
         if n != col.n_disk:
             commit.append((col, n))
-    if not jobs and not commit:
+    if not jobs and not commit and not any(ops for *_, ops in in_place):
         return
+    for col, _, _, ops in in_place:
+        for op in ops:
+            if op[0] == "patch":
+                _patch(op[1], op[2], op[3])
+            else:
+                if op[1].parent not in col._dirs:
+                    op[1].parent.mkdir(parents=True, exist_ok=True)
+                    col._dirs.add(op[1].parent)
+                write_atomic(op[1], op[2], mkdir=False)
+    for col, n_data, file_chunk, _ in in_place:
+        col.n_data, col.file_chunk = n_data, file_chunk
     files = []
     for (col, index, _, _), buf in zip(jobs, _encode(jobs), strict=True):
         path = col.chunk_file(index, root)

@@ -100,10 +100,13 @@ class _SD:
 class StreamBuffer:
     """The rows of one stream, in memory until flushed."""
 
-    def __init__(self, name: str, group: str, compressors: Any = "auto"):
+    def __init__(
+        self, name: str, group: str, compressors: Any = "auto", scalar_compressors: Any = None
+    ):
         self.name = name
         self.group = group
-        self.compressors = compressors
+        self.compressors = compressors  # array-valued keys
+        self.scalar_compressors = scalar_compressors  # one value a row (raw: patched in place)
         self.n_rows = 0
         self.time = self._column(
             "time",
@@ -144,7 +147,7 @@ class StreamBuffer:
             attrs=attrs,
             chunk_rows=chunk_rows_for(shape, itemsize, target),
             start_row=self.n_rows,
-            compressors=self.compressors,
+            compressors=self.compressors if shape else self.scalar_compressors,
         )
 
     # -- descriptors ----------------------------------------------------------------

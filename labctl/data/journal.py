@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 try:
     from json.encoder import c_make_encoder, encode_basestring_ascii
@@ -61,11 +63,29 @@ _C_ENCODER = (
 )
 
 
-def encode(doc: dict) -> str:
-    """Compact JSON of a document (numpy values converted, NaN as ``NaN``)."""
+_ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _encode_std(doc: dict) -> str:
     if _C_ENCODER is not None:
         return "".join(_C_ENCODER(doc, 0))
     return _ENCODER.encode(doc)
+
+
+def encode(doc: dict) -> bytes:
+    """Compact JSON of a document (numpy values converted, NaN as ``NaN``).
+
+    orjson encodes an event in ~1 us where ``json`` takes ~10 us (float formatting);
+    it writes NaN and infinities as ``null``, so any output holding ``null`` (a None,
+    a NaN, or just the word) is encoded again with ``json``, which keeps them apart.
+    """
+    try:
+        out = orjson.dumps(doc, default=_default, option=_ORJSON_OPTS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+        return _encode_std(doc).encode()
+    if b"null" in out:
+        return _encode_std(doc).encode()
+    return out
 
 
 def is_ref(value: Any) -> bool:
@@ -74,24 +94,37 @@ def is_ref(value: Any) -> bool:
 
 
 class Journal:
-    """Appends documents to ``journal.jsonl`` and flushes each line to the OS."""
+    """Appends documents to ``journal.jsonl``, each line handed to the OS at once.
+
+    One ``write`` system call per document on a file opened for appending (no Python
+    buffer in between), so a killed process loses no line it returned from.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._f = open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._heads: dict[str, bytes] = {}
 
     def write(self, name: str, doc: dict) -> None:
         """Append one document (``doc`` may hold numpy scalars; arrays become lists)."""
-        self._f.write('{"name":"' + name + '","doc":' + encode(doc) + "}\n")
-        self._f.flush()
+        if self._fd is None:
+            raise DataError(f"{self.path}: journal is closed")
+        head = self._heads.get(name)
+        if head is None:
+            head = self._heads[name] = b'{"name":' + json.dumps(name).encode() + b',"doc":'
+        line = head + encode(doc) + b"}\n"
+        written = os.write(self._fd, line)
+        while written < len(line):  # a short write (signal, full disk): finish the line
+            written += os.write(self._fd, line[written:])
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     @property
     def closed(self) -> bool:
-        return self._f.closed
+        return self._fd is None
 
 
 def read_journal(path: str | Path, *, strict: bool = False) -> Iterator[tuple[str, dict]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
@@ -234,6 +236,39 @@ def test_writes_whole_chunks_not_one_write_per_event(RE, tmp_path, monkeypatch):
     RE(read_plan(Five(name="five"), 500))
     assert len(calls) <= 2  # the final flush (a slow machine may add one timed flush)
     assert open_run(writer.last_path).stream().sizes["time"] == 500
+
+
+def test_a_busy_run_is_flushed_by_the_runengine_thread(RE, tmp_path, monkeypatch):
+    """While documents flow, flushes run inline (no flush thread competing for the GIL)
+    and rows reach the disk while the run goes on."""
+    writer = RunWriter(tmp_path, flush_interval_s=0.05, background=False)
+    threads, lags = [], []
+    real = writer.flush
+
+    def flush():
+        threads.append(threading.current_thread().name)
+        real()
+
+    monkeypatch.setattr(writer, "flush", flush)
+    RE.subscribe(writer)
+    five = Five(name="five")
+
+    def plan():
+        yield from bps.open_run()
+        t0 = time.monotonic()
+        for i in range(100_000):
+            yield from bps.trigger_and_read([five])
+            if i % 50 == 49:
+                arr = zarr.open_array(writer.current_path, path="primary/seq_num", mode="r")
+                lags.append((i + 1, arr.shape[0]))
+            if time.monotonic() - t0 > 0.6 and len(threads) >= 3:
+                break
+        yield from bps.close_run()
+
+    RE(plan())
+    assert len(threads) >= 3 and "labctl-run-writer" not in threads
+    emitted, on_disk = lags[-1]
+    assert 0 < on_disk <= emitted  # rows reach the disk during the run, not only at the end
 
 
 def test_a_quiet_run_is_flushed_by_the_timer(RE, tmp_path):
