@@ -67,11 +67,21 @@ def bench_overhead(n: int, repeat: int, root: Path) -> None:
     writer = RunWriter(root / "runs")
     RE(bare_plan(det, 200))  # warm up
     without, with_ = [], []
-    for _ in range(repeat):
-        without.append(timed(lambda: RE(bare_plan(det, n))))
+
+    def with_writer():
         token = RE.subscribe(writer)
-        with_.append(timed(lambda: RE(bare_plan(det, n))))
-        RE.unsubscribe(token)
+        try:
+            return timed(lambda: RE(bare_plan(det, n)))
+        finally:
+            RE.unsubscribe(token)
+
+    for i in range(repeat):  # pairs in ABBA order: a drift of the machine cancels out
+        if i % 2:
+            with_.append(with_writer())
+            without.append(timed(lambda: RE(bare_plan(det, n))))
+        else:
+            without.append(timed(lambda: RE(bare_plan(det, n))))
+            with_.append(with_writer())
     w0 = statistics.median(t for t, _ in without)
     w1 = statistics.median(t for t, _ in with_)
     c0 = statistics.median(c for _, c in without)
@@ -196,11 +206,14 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--frames", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--overhead-repeat", type=int, default=8, help="pairs of 10,000-event runs (noisy)"
+    )
     ap.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_writer_", dir=args.dir))
     try:
-        bench_overhead(args.events, args.repeat, root)
+        bench_overhead(args.events, args.overhead_repeat, root)
         bench_frames(args.frames, args.repeat, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
