@@ -170,6 +170,13 @@ class LabDevice(Device):
 
     energizing = False
 
+    def _repr_info(self):
+        # ophyd's Device adds read_attrs and configuration_attrs, found by walking every
+        # component; ophyd and bluesky put a device's repr in every Status and message
+        # trace (~0.3 ms a step here): name, parent and driver say which device it is
+        yield from super(Device, self)._repr_info()
+        yield ("driver", type(self.driver).__name__)
+
     def __init__(self, driver, *, clock: Clock | None = None,
                  limits: BenchLimits | None = None, name: str, **kwargs):
         self.driver = driver

@@ -229,6 +229,7 @@ class PennesSolver:
         self.capacity = np.concatenate([cap, [core.heat_capacity_J_K]]) if core else cap
         self._max_rate = float(np.max(diag / self.capacity))
         self._factors: dict[float, _Factor] = {}
+        self._repeat_steps: set[float] = set()  # remainders seen: stepped whole next time
         self._last_x: np.ndarray | None = None
         self._last_ax = np.zeros(0)
         self._lu_steady = None
@@ -294,6 +295,7 @@ class PennesSolver:
         so their factorizations are reused: whole steps of ``max_step``, then the remainder
         as binary fractions of it down to max_step/1024; what is left (< 2 ms for 2 s
         steps) is one explicit Euler step when that is stable, else one implicit step.
+        A remainder seen before (to 1 ns) is instead one step of its own size.
         """
         tol = 1e-6  # a step is taken when the time left is within 1 ppm of it (clock rounding)
         n_full = int(dt // max_step)
@@ -303,12 +305,25 @@ class PennesSolver:
         r = self.b + source_W
         if n_full:
             x = self._steps(x, max_step, n_full, r)
-        h = max_step
+        ladder, left, h = [], rem, max_step
         for _ in range(10):
             h /= 2
-            if rem >= h * (1 - tol):
-                x = self._steps(x, h, 1, r)
-                rem -= h
+            if left >= h * (1 - tol):
+                ladder.append(h)
+                left -= h
+        if len(ladder) + (left > 1e-12) > 1:
+            # A remainder the ladder splits, met before, is one step of its own size
+            # (factorization cached): lockstep runs repeat a few (monitor period, ramp
+            # tick, loop period).
+            key = round(rem, 9)
+            if key in self._repeat_steps:
+                return self._steps(x, key, 1, r)
+            if len(self._repeat_steps) >= 16:
+                self._repeat_steps.clear()
+            self._repeat_steps.add(key)
+        for h in ladder:
+            x = self._steps(x, h, 1, r)
+        rem = left
         if rem <= 1e-12:
             return x
         if rem * self._max_rate < 0.5:

@@ -35,7 +35,13 @@ import zarr.api.asynchronous as zasync
 from event_model.documents.stream_datum import StreamRange
 
 from labctl.core.errors import DataError
-from labctl.data._store import ColumnArray, chunk_rows_for, run_sync, write_columns
+from labctl.data._store import (
+    ColumnArray,
+    chunk_rows_for,
+    finalize_columns,
+    run_sync,
+    write_columns,
+)
 from labctl.data._streams import safe_name
 
 __all__ = ["FrameWriter", "frame_stream_resource", "ASSETS_GROUP", "ZARR_MIMETYPE"]
@@ -202,6 +208,7 @@ class FrameWriter:
     def close(self) -> None:
         """Flush and refuse further frames."""
         self.flush()
+        finalize_columns(self.store, [self._frames, self._stamps])
         self.closed = True
 
     # -- documents ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from labctl.data._store import (
     read_root_attrs,
     run_sync,
     to_jsonable,
+    unpad_metadata,
 )
 from labctl.data.journal import JOURNAL_NAME, is_ref, read_journal
 from labctl.data.writer import _Run
@@ -179,6 +180,7 @@ def recover(path: str | Path) -> RecoveryReport:
     run_sync(finish())
     for leftover in path.rglob("*.partial"):
         leftover.unlink(missing_ok=True)
+    unpad_metadata(path)
     consolidate(path)
     log.info("recovered %s: %s", path, report)
     return report

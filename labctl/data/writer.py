@@ -41,6 +41,7 @@ from labctl.data._store import (
     FORMAT_VERSION,
     consolidate,
     create_columns,
+    finalize_columns,
     run_sync,
     to_jsonable,
     write_atomic,
@@ -402,6 +403,7 @@ class RunWriter:
 
         run_sync(attrs())
         run.mirror()
+        finalize_columns(run.path, [c for s in run.streams.values() for c in s.columns])
         consolidate(run.path)
 
     # -- flushing ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import zarr
 
 from labctl.core.errors import DataError
 from labctl.data import RunWriter, open_run, recover
+from labctl.data._store import _PADDED
 from tests.data.conftest import Five, Imager, read_plan
 
 CRASH_SCRIPT = textwrap.dedent("""
@@ -110,8 +111,11 @@ def test_sigkill_mid_run_leaves_an_openable_store_that_recover_completes(tmp_pat
     assert plain["time"].values.tolist() == [emitted_time[s] for s in stored]
     assert open_run(path).stream().sizes["time"] == len(stored)
 
+    padded = [m for m in path.rglob("zarr.json") if _PADDED.search(m.read_bytes())]
+    assert padded  # row counts were being updated in place when the process died
     report = recover(path)
     assert report.changed and report.stop["exit_status"] == "interrupted"
+    assert not [m for m in path.rglob("zarr.json") if _PADDED.search(m.read_bytes())]
     run = open_run(path)
     assert run.stop["exit_status"] == "interrupted" and run.stop["reason"]
     ds = run.stream()

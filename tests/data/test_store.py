@@ -7,7 +7,15 @@ import pytest
 import zarr
 from zarr.core.buffer import default_buffer_prototype
 
-from labctl.data._store import ColumnArray, create_columns, run_sync, write_columns
+from labctl.data._store import (
+    _PADDED,
+    ColumnArray,
+    create_columns,
+    finalize_columns,
+    run_sync,
+    unpad_metadata,
+    write_columns,
+)
 
 
 @pytest.mark.parametrize(
@@ -100,3 +108,28 @@ def test_compressed_columns_are_rewritten_whole(tmp_path):
     np.testing.assert_array_equal(
         zarr.open_array(str(tmp_path / "c"), mode="r")[:], np.arange(10.0)
     )
+
+
+def test_row_counts_are_updated_in_place_then_finalized_to_zarrs_form(tmp_path):
+    col = _column(tmp_path, "x", "float64", chunk_rows=4)
+    meta = tmp_path / "x" / "zarr.json"
+    write_columns(tmp_path, [(col, np.arange(3.0), 3)])
+    inode = meta.stat().st_ino
+    for n in (5, 99, 12345):
+        write_columns(tmp_path, [(col, np.arange(float(col.n), float(n)), n)])
+        assert meta.stat().st_ino == inode  # the row count field, overwritten in place
+        assert zarr.open_array(str(tmp_path / "x"), mode="r").shape == (n,)
+    assert _PADDED.search(meta.read_bytes())
+    finalize_columns(tmp_path, [col])
+    proto = default_buffer_prototype()
+    exact = col.arr.metadata.update_shape((12345,)).to_buffer_dict(proto)["zarr.json"]
+    assert meta.read_bytes() == exact.to_bytes()
+
+
+def test_unpad_metadata_restores_zarrs_form_after_a_crash(tmp_path):
+    col = _column(tmp_path, "x", "int32", chunk_rows=4)
+    write_columns(tmp_path, [(col, np.arange(6), 6)])  # then the process "dies"
+    assert unpad_metadata(tmp_path) == 1
+    assert not _PADDED.search((tmp_path / "x" / "zarr.json").read_bytes())
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "x"), mode="r")[:], np.arange(6))
+    assert unpad_metadata(tmp_path) == 0

@@ -17,6 +17,8 @@ import zarr
 from bluesky import Msg
 from bluesky.utils import RunEngineInterrupted
 from event_model import DocumentNames, schema_validators
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.metadata.v3 import ArrayV3Metadata
 
 from labctl.data import RunWriter, open_run
 from labctl.data import writer as writer_module
@@ -118,6 +120,11 @@ def test_plain_xarray_opens_each_stream(RE, docs, tmp_path):
     emitted = [e["data"]["img_image"] for e in docs.of("event") if "img_image" in e["data"]]
     assert np.array_equal(cam["img_image"].values, np.stack(emitted))
     assert zarr.open_group(path, mode="r")["camera/timestamps/img_image"].shape == (3,)
+    for meta in path.rglob("zarr.json"):  # a finished run's metadata is zarr's own form
+        doc = json.loads(meta.read_bytes())
+        if doc["node_type"] == "array":
+            exact = ArrayV3Metadata.from_dict(doc).to_buffer_dict(default_buffer_prototype())
+            assert meta.read_bytes() == exact["zarr.json"].to_bytes(), meta
     run = open_run(path)
     assert sorted(run.streams) == ["camera", "primary"]
     check_stream(run, docs, "camera")

@@ -160,6 +160,29 @@ def test_time_step_convergence_and_call_pattern():
     assert np.abs(odd - ref).max() < 0.01
 
 
+def test_a_repeated_odd_interval_becomes_one_step(monkeypatch):
+    """The monitor's 0.45 s after a 0.05 s ramp tick: split by the ladder once, then one
+    step of its own size each time (its factorization cached)."""
+    m = MouseTumor()
+    m.set_amf(230e3, 8e3)
+    steps = []
+    real = m.solver._steps
+    monkeypatch.setattr(
+        m.solver, "_steps", lambda x, h, n, r: (steps.append((h, n)), real(x, h, n, r))[1]
+    )
+    m.advance(0.45)
+    first = len(steps)
+    steps.clear()
+    for _ in range(10):
+        m.advance(0.45)
+    assert first > 1 and steps == [(0.45, 1)] * 10
+    ref = MouseTumor(TumorParams(max_step_s=0.05))
+    ref.set_amf(230e3, 8e3)
+    for _ in range(11):
+        ref.advance(0.45)
+    assert m.temperature("tumor") == pytest.approx(ref.temperature("tumor"), abs=2e-3)
+
+
 def test_clock_rounding_does_not_split_steps():
     """Epoch-time clocks give dt = 1 s only to ~1e-7 s: that must still be one 1 s step."""
     a, b = MouseTumor(), MouseTumor()
