@@ -1,10 +1,11 @@
 """The closed temperature loop shared by magnetic hyperthermia and photothermal therapy.
 
-Each step (one event of ``primary``): read the thermometer, add to the live CEM43,
-compute the next command with the PID (on the power fraction ``u`` in [0, 1], which is
-linear in heating power), record setpoint/command/dose/phase, read the actuator's
-readbacks, save, apply the command, sleep one period.  The setpoint may ramp from the
-starting temperature to the target at a fixed rate so the tumor does not overshoot.
+Each step (one event of ``primary``): trigger the thermometer (and an actuator that
+acquires on trigger), read it, add to the live CEM43, compute the next command with the
+PID (on the power fraction ``u`` in [0, 1], which is linear in heating power), record
+setpoint/command/dose/phase, read the actuator's readbacks, save, apply the command,
+sleep until one period after the reading.  The setpoint may ramp from the starting
+temperature to the target at a fixed rate so the tumor does not overshoot.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bluesky.utils import Msg
+from ophyd import Device
 
 from labctl.analysis.control import PID
 from labctl.analysis.dose import CEM43Accumulator
 from labctl.plans.stubs import require_valid, time_of, value_of
 
-__all__ = ["LoopSettings", "LoopSummary", "ConstantOutput", "temperature_loop", "set_and_wait"]
+__all__ = [
+    "LoopSettings",
+    "LoopSummary",
+    "ConstantOutput",
+    "temperature_loop",
+    "set_and_wait",
+    "acquires_on_trigger",
+]
 
 
 class ConstantOutput:
@@ -78,6 +87,17 @@ class LoopSummary:
         }
 
 
+def acquires_on_trigger(obj) -> bool:
+    """False for an ophyd device whose ``trigger`` is ophyd's own with no trigger
+    signals (it returns a finished status and nothing else): such a device, an AMF
+    generator say, is only read, saving a message per step."""
+    return not (
+        isinstance(obj, Device)
+        and type(obj).trigger is Device.trigger
+        and not getattr(obj, "trigger_signals", ())
+    )
+
+
 def set_and_wait(signal, value):
     """``mv`` in two bare messages."""
     group = f"set-{uuid.uuid4().hex[:8]}"
@@ -97,12 +117,14 @@ def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput,
     """
     cem = CEM43Accumulator()
     steps = itertools.count()
+    triggered = [obj for obj in (thermo, *others) if acquires_on_trigger(obj)]
     while True:
         yield Msg("checkpoint")
         yield Msg("create", name="primary")
-        # trigger everything at once; the plan state is read after it is updated
+        # trigger at once whatever acquires on trigger (the thermometer, a laser's
+        # compound status query); the plan state is read after it is updated
         group = f"step-{next(steps)}"
-        for obj in (thermo, *others):
+        for obj in triggered:
             yield Msg("trigger", obj, group=group)
         yield Msg("wait", None, group=group)
         readings = yield Msg("read", thermo)
@@ -146,4 +168,8 @@ def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput,
         yield from apply(command)
         summary.command_max = max(summary.command_max, command)
         yield from ensure_on(rest)
-        yield Msg("sleep", None, settings.period_s)
+        # to the next tick: steps stay period_s apart however long the actuator took
+        # to settle (a bench clock's now; a full period without one)
+        clock = getattr(thermo, "clock", None)
+        spent = clock.now() - t if clock is not None else 0.0
+        yield Msg("sleep", None, min(settings.period_s, max(0.0, settings.period_s - spent)))

@@ -119,6 +119,7 @@ class MouseTumor:
             else self._check_map(iron_map)
         )
         self._inputs = _Inputs()
+        self._unit_sources: tuple[np.ndarray, ...] | None = None  # see _source_vector
         rr, zz = np.meshgrid(g.r, g.z)
         self._tumor_rho = np.hypot(rr, zz - self.center_m) / self.radius_m
         self.agent = AgentKinetics(p.agent, body_mass_g=p.body_mass_g)
@@ -353,6 +354,7 @@ class MouseTumor:
     def set_iron_map(self, iron_mg_per_mL: np.ndarray) -> None:
         """Replace the iron concentration map [z, r] (mg Fe/mL); shape ``(grid.nz, grid.nr)``."""
         self.iron_map = self._check_map(iron_mg_per_mL)
+        self._unit_sources = None
         self._source = self._source_vector(self.body_basal_W)
 
     # -- internals -----------------------------------------------------------------------
@@ -400,10 +402,25 @@ class MouseTumor:
         return parts
 
     def _source_vector(self, body_basal_W: float) -> np.ndarray:
-        q = self.q_met + sum(self._heat_maps().values())
-        return np.concatenate(
-            [(q * self.grid.volume).ravel(), [body_basal_W + self._body_eddy_W()]]
-        )
+        """Heat into each cell and the core, W (as ``_heat_maps`` times cell volumes).
+
+        Metabolism, iron (per W/g Fe) and eddy heating (per (f H)^2) are kept per cell
+        volume, so a new field amplitude costs two scaled additions.
+        """
+        inp, p, g = self._inputs, self.params, self.grid
+        if self._unit_sources is None:
+            eddy = magnetics.eddy_power_density(p.sigma_S_m, 1.0, 1.0, g.r)[None, :]
+            self._unit_sources = (
+                (self.q_met * g.volume).ravel(),
+                (self.iron_map * g.volume).ravel(),
+                (eddy * np.ones((g.nz, 1)) * g.volume).ravel(),
+            )
+        met, iron, eddy = self._unit_sources
+        fh = inp.frequency_Hz * inp.field_A_m
+        q = met + self._slp_fe() * iron + (fh * fh) * eddy
+        if inp.power_W > 0:
+            q += (self._heat_maps()["laser"] * g.volume).ravel()
+        return np.concatenate([q, [body_basal_W + self._body_eddy_W()]])
 
     def _surface_temperature(self) -> np.ndarray:
         """Skin surface temperature over each ring, C (series conduction + convection)."""

@@ -143,6 +143,7 @@ class AmbrellEasyHeat:
         self.clock = clock if clock is not None else WallClock()
         self.retries = int(retries)
         self.retried = 0  #: exchanges repeated so far
+        self._last_status: tuple[float, AMFStatus] | None = None  # (clock time, status)
 
     def __repr__(self) -> str:
         return f"<AmbrellEasyHeat unit {self.unit_address} at {self.transport.address}>"
@@ -183,6 +184,7 @@ class AmbrellEasyHeat:
         """Send one frame and return the reply's fields after the address."""
         frame = self._frame(command, argument)
         with self.transport.lock:
+            self._last_status = None  # any exchange may change or follow a change
             self.transport.discard_input()
             self.transport.write(frame)
             return self._fields(self._read_line(frame), frame)
@@ -368,20 +370,30 @@ class AmbrellEasyHeat:
         return self._retrying(once)
 
     def status(self) -> AMFStatus:
-        """Status line and latched faults, read back to back."""
+        """Status line and latched faults, read back to back.
+
+        Callers at the same clock instant with no exchange in between (the safety
+        monitor, then a plan, on a lockstep clock) share one reading: no time passed.
+        """
         with self.transport.lock:
+            now = self.clock.now()
+            last = self._last_status
+            if last is not None and last[0] == now:
+                return last[1]
             st = self.read_status_line()
             faults = self.faults()
-        return AMFStatus(
-            st.heating,
-            st.setpoint_A,
-            st.current_A,
-            st.power_W,
-            st.frequency_Hz,
-            st.timer_s,
-            st.counter,
-            faults,
-        )
+            status = AMFStatus(
+                st.heating,
+                st.setpoint_A,
+                st.current_A,
+                st.power_W,
+                st.frequency_Hz,
+                st.timer_s,
+                st.counter,
+                faults,
+            )
+            self._last_status = (now, status)
+        return status
 
     def clear_faults(self) -> AMFFault:
         """``reset``; returns the faults still latched (their cause is still present)."""
@@ -411,13 +423,14 @@ class AmbrellEasyHeat:
     ) -> AMFStatus:
         """Wait (clock time) until the current is within ``tolerance_A`` of the setpoint.
 
-        Raises ``InterlockError`` if heat goes off meanwhile (a trip) and
-        ``InstrumentError`` on timeout.  Returns the last status.
+        Polls the status line (``stat``) alone; the latched faults are read only if heat
+        went off meanwhile, to say why: that raises ``InterlockError``.  Raises
+        ``InstrumentError`` on timeout.  Returns the last status line (faults unread).
         """
         last: list[AMFStatus] = []
 
         def settled() -> bool:
-            st = self.status()
+            st = self.read_status_line()
             last[:] = [st]
             if not st.heating:
                 return True
@@ -426,7 +439,7 @@ class AmbrellEasyHeat:
         ok = self.clock.wait_until(settled, timeout_s, poll_s)
         st = last[-1]
         if not st.heating:
-            why = ", ".join(st.faults.names) or "no fault latched"
+            why = ", ".join(self.faults().names) or "no fault latched"
             raise InterlockError(
                 f"EASYHEAT unit {self.unit_address} at {self.transport.address}: heat went "
                 f"off while the current ramped ({why})"

@@ -129,6 +129,7 @@ class NeoptixReflex:
         self.transport = transport
         self.channels = channels
         self.clock = clock if clock is not None else WallClock()
+        self._last_read: tuple[float, dict[int, float | None]] | None = None
         self.retries = int(retries)
         self.retried = 0  #: queries repeated so far (after a timeout or a bad reply)
         self.units = "c"  #: units the instrument is believed to use ("c" or "f")
@@ -160,8 +161,15 @@ class NeoptixReflex:
         """``t`` mapped to channel numbers: ``{channel: C or None}`` for enabled channels.
 
         If the number of lines does not match the enabled channels the driver knows of
-        (changed at the front panel), the enabled set is read again with ``i``.
+        (changed at the front panel), the enabled set is read again with ``i``.  Callers
+        at the same clock instant (the safety monitor and a plan, on a lockstep clock)
+        share one query: no time passed, so the instrument has nothing new to report.
         """
+        now = self.clock.now()
+        last = self._last_read
+        if last is not None and last[0] == now:
+            return dict(last[1])
+        self._last_read = None
         values = self.read_all()
         if len(values) != len(self._enabled):
             known = self._enabled
@@ -171,7 +179,9 @@ class NeoptixReflex:
                     f"{self.transport.address}: 't' returned {len(values)} readings but "
                     f"channels {list(known)} are enabled (instrument says {list(self._enabled)})"
                 )
-        return dict(zip(self._enabled, values, strict=True))
+        result = dict(zip(self._enabled, values, strict=True))
+        self._last_read = (now, result)
+        return dict(result)
 
     def read_channel(self, channel: int) -> float | None:
         """``t<i>`` (``t`` on a 1-channel model): one channel's reading, C or None."""
@@ -399,6 +409,7 @@ class NeoptixReflex:
         """
         transport = self.transport
         with transport.lock:
+            self._last_read = None  # any command may change what ``t`` reports
             self._rx += transport.read_available()
             self._scan([], stale=True)
             transport.write(command.encode("ascii") + TERMINATOR)

@@ -194,13 +194,22 @@ def test_output_on_ramps_and_reads_back(bench):
 
 
 def test_read_asks_for_status_once(bench):
-    _, _, _, transport, amf = bench
+    clock, _, _, transport, amf = bench
     amf.read()
     assert transport.log.sent() == [b"1,stat\r", b"1,faults\r"]
     transport.log.clear()
+    clock.sleep(0.1)
     amf.power.get()
+    clock.sleep(0.1)
     amf.power.get()
-    assert len(transport.log.sent()) == 4  # a lone get() is always fresh
+    assert len(transport.log.sent()) == 4  # a lone get() is fresh...
+    transport.log.clear()
+    amf.power.get()
+    assert transport.log.sent() == []  # ...but at the same clock instant there is no news
+    amf.field.set(amf.field.get() + 0.5).wait()
+    transport.log.clear()
+    amf.power.get()
+    assert len(transport.log.sent()) == 2  # a command since: asked again
 
 
 def test_setpoint_change_while_heating_waits_for_the_ramp(bench):

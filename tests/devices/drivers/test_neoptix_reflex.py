@@ -40,6 +40,27 @@ def test_t_maps_readings_to_the_enabled_channels():
         assert drv.read_temperatures() == {1: 36.9, 3: 41.2}
 
 
+def test_callers_at_the_same_clock_instant_share_one_query():
+    clock = SimClock(start=10.0)
+    with expect_conversation(
+        [
+            (b"t\r", b"+36.9\r+37.1\r*"),
+            (b"t\r", b"+37.0\r+37.1\r*"),
+            (b"u c\r", b"*"),
+            (b"t\r", b"+37.2\r+37.1\r*"),
+        ]
+    ) as tr:
+        drv = NeoptixReflex(tr, clock=clock)
+        drv._enabled = [1, 2]
+        first = drv.read_temperatures()
+        first[1] = -1.0  # callers get their own copy
+        assert drv.read_temperatures() == {1: 36.9, 2: 37.1}  # no time passed: no query
+        clock.sleep(0.5)
+        assert drv.read_temperatures() == {1: 37.0, 2: 37.1}
+        drv.set_units("c")  # any command: the next reading is asked for
+        assert drv.read_temperatures() == {1: 37.2, 2: 37.1}
+
+
 def test_t_resynchronises_enabled_channels_when_the_count_differs():
     with expect_conversation(
         [
