@@ -189,7 +189,8 @@ class Bench:
             self.clock,
             thermometers={n: d for n, d in self.devices.items() if kinds[n] == "thermometer"},
             energizers={n: self.devices[n] for n in self.energizing_devices()},
-            limits=self.limits, period_s=cfg.period_s, stale_periods=cfg.stale_periods,
+            limits=self.limits, period_s=cfg.period_s, idle_period_s=cfg.idle_period_s,
+            stale_periods=cfg.stale_periods,
             stuck_s=cfg.stuck_s, readback_margin=cfg.readback_margin)
         if monitor.unguarded:
             self._say(f"bench {self.name}: no thermometer reads the guarded roles "

@@ -80,7 +80,12 @@ class SafetyConfig(_Strict):
     The temperature maxima per role are ``limits.temperature_max_C``."""
 
     enabled: bool = True
-    period_s: PositiveFloat = Field(0.5, description="check period, s of bench-clock time")
+    period_s: PositiveFloat = Field(
+        0.5, description="check period while an energizing instrument is in use, s of "
+        "bench-clock time")
+    idle_period_s: PositiveFloat = Field(
+        30.0, description="check period while nothing the monitor could switch off is in "
+        "use or on (imaging, waiting), s")
     stale_periods: float = Field(
         2.0, ge=1.0, description="trip when a guarded reading or a status is missing this "
         "many periods")

@@ -24,6 +24,11 @@ instrument error says which error in its stop document.
 
 The monitor ticks while a run is in progress (it starts when the wrapped plan starts
 and stops when it ends) or after :meth:`SafetyMonitor.start` (e.g. at an IPython prompt).
+It checks every ``period_s`` while a watched instrument can deliver energy (the run
+uses it, it was last seen energized, or a switch-off awaits confirmation); otherwise
+(an imaging time course, say, with nothing it could switch off) every
+``idle_period_s``, and back to ``period_s`` as soon as the run uses an energizing
+device.  Staleness is counted in periods of the current pace.
 During a run it reads the status of the energizing instruments the run uses (stages,
 sets, triggers or reads); a trip switches off every energizing instrument of the bench.
 When the run ends it confirms the outputs the run used are off (else it trips).
@@ -86,8 +91,9 @@ class SafetyMonitor:
     Parameters (units: s, C):
         clock: the bench clock.  thermometers, energizers: ``{name: ophyd device}``
         (fiber-optic thermometers; AMF generators and lasers).  limits: the bench's
-        ``BenchLimits``.  period_s: check period.  stale_periods: a guarded reading or
-        an instrument status missing for ``stale_periods * period_s`` trips.
+        ``BenchLimits``.  period_s: check period while energy can flow.  idle_period_s:
+        check period while no watched instrument can deliver energy.  stale_periods: a
+        guarded reading or an instrument status missing for this many periods trips.
         stuck_s: an identical guarded reading for this long trips (None: off).
         readback_margin: relative tolerance on output readbacks against the limits.
         temperature_max_C: per-role maxima that tighten the bench's.
@@ -101,21 +107,23 @@ class SafetyMonitor:
         energizers: dict | None = None,
         limits: BenchLimits | None = None,
         period_s: float = 0.5,
+        idle_period_s: float = 30.0,
         stale_periods: float = 2.0,
         stuck_s: float | None = None,
         readback_margin: float = 0.05,
         temperature_max_C: dict[str, float] | None = None,
     ) -> None:
-        if not period_s > 0 or not stale_periods >= 1:
+        if not period_s > 0 or not stale_periods >= 1 or not idle_period_s >= period_s:
             raise ConfigError(
-                f"safety: period_s must be > 0 and stale_periods >= 1, got "
-                f"{period_s!r}, {stale_periods!r}"
+                f"safety: period_s must be > 0, idle_period_s >= period_s and "
+                f"stale_periods >= 1, got {period_s!r}, {idle_period_s!r}, {stale_periods!r}"
             )
         if stuck_s is not None and not stuck_s > 0:
             raise ConfigError(f"safety: stuck_s must be > 0 s or None, got {stuck_s!r}")
         self.clock = clock
         self.limits = limits if limits is not None else BenchLimits()
         self.period_s = float(period_s)
+        self.idle_period_s = float(idle_period_s)
         self.stale_periods = float(stale_periods)
         self.stuck_s = None if stuck_s is None else float(stuck_s)
         self.readback_margin = float(readback_margin)
@@ -134,6 +142,7 @@ class SafetyMonitor:
         self._lock = threading.RLock()
         self._tripped = threading.Event()
         self._task = None
+        self._task_period: float | None = None
         self._pending: Trip | None = None  # a trip whose outputs await confirmation
         self._manual = False
         self._in_run = False
@@ -142,7 +151,15 @@ class SafetyMonitor:
     # -- configuration --------------------------------------------------------------------
     @property
     def stale_s(self) -> float:
-        return self.stale_periods * self.period_s
+        """Longest time without a valid reading or status, s (at the current pace)."""
+        return self.stale_periods * self.current_period_s
+
+    @property
+    def current_period_s(self) -> float:
+        """``period_s`` while a watched instrument can deliver energy, else
+        ``idle_period_s``."""
+        busy = self._pending is not None or any(w.active or w.energized for w in self.outputs)
+        return self.period_s if busy else self.idle_period_s
 
     @property
     def temperature_max_C(self) -> dict[str, float]:
@@ -168,7 +185,8 @@ class SafetyMonitor:
         """Configuration for a run's start document."""
         return {
             "period_s": self.period_s,
-            "stale_s": self.stale_s,
+            "idle_period_s": self.idle_period_s,
+            "stale_s": self.stale_periods * self.period_s,
             "stuck_s": self.stuck_s,
             "readback_margin": self.readback_margin,
             "temperature_max_C": {
@@ -212,6 +230,7 @@ class SafetyMonitor:
             if w.device is obj and not w.active:
                 with self._lock:
                     w.begin(self.clock.now(), active=True)
+                    self._pace()
 
     def tighten(self, temperature_max_C: dict[str, float]) -> None:
         """Tighten the current run's per-role maxima (C) from now on."""
@@ -270,7 +289,14 @@ class SafetyMonitor:
 
     def _schedule(self) -> None:
         if self._task is None:
-            self._task = self.clock.call_every(self.period_s, self.check, name="safety")
+            self._task_period = self.current_period_s
+            self._task = self.clock.call_every(self._task_period, self.check, name="safety")
+
+    def _pace(self) -> None:
+        """Tick at the current pace (a no-op unless it changed and the monitor ticks)."""
+        if self._task is not None and self._task_period != self.current_period_s:
+            self._unschedule()
+            self._schedule()
 
     def _unschedule_if_idle(self) -> None:
         """Stop ticking unless a run, :meth:`start` or a pending switch-off needs it."""
@@ -281,6 +307,7 @@ class SafetyMonitor:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+            self._task_period = None
 
     # -- checking -------------------------------------------------------------------------
     def check(self) -> Trip | None:
@@ -311,6 +338,7 @@ class SafetyMonitor:
             if problems:
                 first = min(problems, key=lambda p: TRIP_KINDS.index(p.kind))
                 return self.trip(first.kind, first.source, first.message, first.value, first.limit)
+            self._pace()
             return None
 
     def trip(
@@ -338,6 +366,7 @@ class SafetyMonitor:
             if errors:
                 self._pending = done
                 self._schedule()
+                self._pace()
             return done
 
     def _replace_trip(self, old: Trip, new: Trip) -> None:

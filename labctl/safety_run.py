@@ -182,7 +182,7 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 def interruptible_sleep(clock: Clock, monitor: SafetyMonitor | None):
     """A RunEngine ``sleep`` handler taking time from ``clock`` in steps of at most one
-    monitor period, returning early once the monitor has tripped."""
+    monitor period (at its current pace), returning early once the monitor has tripped."""
 
     async def _sleep(msg):
         dt = float(msg.args[0])
@@ -194,6 +194,6 @@ def interruptible_sleep(clock: Clock, monitor: SafetyMonitor | None):
             remaining = end - clock.now()
             if remaining <= 1e-9:
                 break
-            await clock.async_sleep(min(remaining, monitor.period_s))
+            await clock.async_sleep(min(remaining, monitor.current_period_s))
 
     return _sleep

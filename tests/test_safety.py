@@ -486,10 +486,61 @@ def test_a_normal_run_is_watched_without_tripping(vial):
     assert bench.transports["laser"].log.sent() == []  # not used by the run: not polled
 
 
+def test_the_pace_is_fast_only_while_energy_can_flow(mouse):
+    """Idle (nothing it could switch off in use or on): a check every idle_period_s;
+    from the run's first use of the AMF, every period_s; a dead thermometer link is
+    stale after stale_periods at the pace of the moment."""
+    bench, monitor = mouse, mouse.safety
+    assert (monitor.period_s, monitor.idle_period_s) == (0.5, 30.0)
+    checks = []
+
+    def plan():
+        yield from bps.open_run()
+        n0 = monitor.checks
+        yield from bps.sleep(300.0)  # imaging, waiting: nothing energized
+        checks.append(monitor.checks - n0)
+        assert monitor.current_period_s == 30.0
+        yield from bps.read(bench.amf)  # the run uses the generator now
+        assert monitor.current_period_s == 0.5
+        n0 = monitor.checks
+        yield from bps.sleep(10.0)
+        checks.append(monitor.checks - n0)
+        yield from bps.close_run()
+
+    bench.RE(plan())
+    assert checks == [10, 20]
+    assert monitor.trips == []
+
+
+def test_an_idle_monitor_still_trips_on_a_dead_thermometer(mouse):
+    bench, monitor = mouse, mouse.safety
+
+    def plan():
+        yield from bps.open_run()
+        yield from bps.sleep(45.0)
+        bench.faults.inject("disconnect", "thermo")
+        yield from bps.sleep(600.0)
+        yield from bps.close_run()
+
+    t0 = bench.clock.now()
+    with pytest.raises(SafetyTrip):
+        bench.RE(plan())
+    trip = monitor.trips[-1]
+    assert trip.kind == "stale_reading" and "link down" in trip.message
+    # no valid reading for stale_periods idle periods, counted from the last good check
+    late = trip.time - (t0 + 45.0)
+    assert monitor.stale_periods * 30.0 - 30.0 <= late <= monitor.stale_periods * 30.0 + 1e-6
+
+
 def test_monitor_arguments_are_checked():
     from labctl.core.clock import SimClock
 
-    for kwargs in ({"period_s": 0}, {"stale_periods": 0.5}, {"stuck_s": -1}):
+    for kwargs in (
+        {"period_s": 0},
+        {"stale_periods": 0.5},
+        {"stuck_s": -1},
+        {"period_s": 2.0, "idle_period_s": 1.0},
+    ):
         with pytest.raises(ConfigError):
             SafetyMonitor(SimClock(), **kwargs)
     monitor = SafetyMonitor(SimClock(), temperature_max_C={"tumor": 41})

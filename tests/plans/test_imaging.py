@@ -103,11 +103,9 @@ def test_streaming_1000_frames_at_100_fps_into_the_run(tmp_path):
 
 
 def test_fluorescence_timecourse_shows_accumulation_and_washout(tmp_path):
-    """Acceptance: images at 1, 4, 24 and 48 h post-injection follow the model.
-
-    The safety monitor, which samples every 0.5 s of virtual time, is off: nothing is
-    energized in an imaging time course, and 48 h of checks would dominate the run."""
-    bench = mouse_bench(tmp_path, safety=False, iron_mg_per_mL=0.0)
+    """Acceptance: images at 1, 4, 24 and 48 h post-injection follow the model, with
+    the safety monitor watching the thermometer at its idle pace (nothing energized)."""
+    bench = mouse_bench(tmp_path, iron_mg_per_mL=0.0)
     try:
         world = bench.twin.world
         with world.lock:
@@ -121,6 +119,8 @@ def test_fluorescence_timecourse_shows_accumulation_and_washout(tmp_path):
             )
         ).plan_result
         assert out["time_post_injection"] / H == pytest.approx(hours, abs=0.01)
+        monitor = bench.safety
+        assert monitor.trips == [] and monitor.checks >= 48 * H / monitor.idle_period_s
         specific = out["specific"]
         assert specific[0] < specific[1] < specific[2] and specific[3] < specific[2]
         assert out["tbr"][0] < out["tbr"][1] < out["tbr"][2]
