@@ -13,7 +13,8 @@ Physics:
   the peak field at the sample is ``H = k(f) * I`` (``k`` in kA/m per A of tank current);
 - the tank current ramps towards the setpoint at ``slew_A_s`` while heating and drops
   to 0 when heat goes off; the world's field is updated on every command, poll and
-  ramp tick (``tick_s`` of clock time), so a lockstep jump integrates the ramp;
+  ramp tick (``tick_s`` of clock time), so a lockstep jump integrates the ramp; the
+  last tick's worth of a ramp (all of a small control correction) is done at once;
 - power readback: coil and tank losses ``I^2 R(f)`` with the skin-effect scaling
   ``R(f) = R_ref * sqrt(f / f_ref)`` (skin depth ``delta = sqrt(2 rho / (omega mu))``,
   e.g. Jackson, *Classical Electrodynamics*, 3rd ed., sec. 8.1), plus the power the
@@ -204,7 +205,8 @@ class AmbrellEasyHeatEmulator(LineEmulator):
 
     # -- LineEmulator hooks ------------------------------------------------------------
     def poll(self) -> None:
-        self._advance()
+        if self.now() != self._t_last:  # nothing moves without time (commands advance)
+            self._advance()
 
     def handle(self, line: str) -> str | None:
         parts = line.strip("\n").split(",")
@@ -394,14 +396,15 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         """Bring the ramp, the alarm and the world's field up to the clock's now."""
         now = self.now()
         dt = now - self._t_last
-        if self._heating and dt > 0:
-            step = self.slew_A_s * dt
+        if self._heating:
+            # what the slew covers within one tick is below the ramp's time resolution
+            # and done at once: control corrections need no tick (nor a world update)
+            step = self.slew_A_s * (max(dt, 0.0) + self.tick_s)
             diff = self.setpoint_A - self._current_A
-            self._current_A = (
-                self.setpoint_A
-                if abs(diff) <= step
-                else (self._current_A + math.copysign(step, diff))
-            )
+            if abs(diff) <= step:
+                self._current_A = self.setpoint_A
+            elif dt > 0:
+                self._current_A += math.copysign(self.slew_A_s * dt, diff)
         self._t_last = max(now, self._t_last)
         if self._heating and self.alarm_enabled:
             p = self._coil_power_W()
