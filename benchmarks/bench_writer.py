@@ -9,7 +9,9 @@
    of that codec's single-thread in-memory throughput  [>= 80 %].
 
 Runs are interleaved and repeated; medians are reported (this machine is shared and
-noisy).  Usage: ``python benchmarks/bench_writer.py [--events N] [--frames N] [--repeat R]``.
+noisy: the same run's wall time drifts by +-15 %, so the A/B difference is printed
+beside the time measured inside the writer during the runs, its direct cost).
+Usage: ``python benchmarks/bench_writer.py [--events N] [--frames N] [--repeat R]``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,19 +64,49 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+class TimedWriter:
+    """The writer, with the wall time spent inside it (its callback, in the RunEngine's
+    thread, and any flush of its background thread) added up."""
+
+    def __init__(self, writer: RunWriter):
+        self.writer, self.inside = writer, 0.0
+        real_loop_flush = writer.flush
+
+        def flush():
+            if threading.current_thread().name == "labctl-run-writer":
+                t0 = time.perf_counter()
+                try:
+                    real_loop_flush()
+                finally:
+                    self.inside += time.perf_counter() - t0
+            else:
+                real_loop_flush()
+
+        writer.flush = flush
+
+    def __call__(self, name, doc):
+        t0 = time.perf_counter()
+        try:
+            self.writer(name, doc)
+        finally:
+            self.inside += time.perf_counter() - t0
+
+
 def bench_overhead(n: int, repeat: int, root: Path) -> None:
     RE = RunEngine({}, context_managers=[])
     det = Five(name="five")
-    writer = RunWriter(root / "runs")
+    writer = TimedWriter(RunWriter(root / "runs"))
     RE(bare_plan(det, 200))  # warm up
-    without, with_ = [], []
+    without, with_, inside = [], [], []
 
     def with_writer():
         token = RE.subscribe(writer)
+        writer.inside = 0.0
         try:
             return timed(lambda: RE(bare_plan(det, n)))
         finally:
             RE.unsubscribe(token)
+            inside.append(writer.inside)
 
     for i in range(repeat):  # pairs in ABBA order: a drift of the machine cancels out
         if i % 2:
@@ -94,6 +127,11 @@ def bench_overhead(n: int, repeat: int, root: Path) -> None:
         f"  overhead        {100 * (w1 / w0 - 1):+6.1f} % wall (medians), "
         f"{100 * (paired - 1):+.1f} % (median of paired runs), "
         f"{100 * (c1 / c0 - 1):+.1f} % CPU   [target <= 10 % wall]"
+    )
+    own = statistics.median(inside)
+    print(
+        f"  inside the writer (callback + flushes, timed in the runs): {own:.2f} s = "
+        f"{100 * own / w0:.1f} % of the run without it, {1e6 * own / n:.0f} us an event"
     )
 
 
@@ -207,7 +245,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument(
-        "--overhead-repeat", type=int, default=8, help="pairs of 10,000-event runs (noisy)"
+        "--overhead-repeat", type=int, default=12, help="pairs of 10,000-event runs (noisy)"
     )
     ap.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     args = ap.parse_args()
