@@ -8,8 +8,9 @@ stays cheap and a live loop that needs only the PID does not load the fitting co
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from labctl._lazy import lazy_exports
 
 __all__ = [
     # sar
@@ -143,14 +144,6 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _SUBMODULE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labctl.analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"labctl.analysis.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: f"labctl.analysis.{module}" for name, module in _SUBMODULE.items()}
+)

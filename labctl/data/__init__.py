@@ -8,8 +8,7 @@ so ``import labctl.data`` stays light.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from labctl._lazy import lazy_exports
 
 __all__ = [
     "RunWriter",
@@ -36,14 +35,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labctl.data' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -356,8 +356,9 @@ def _le_bytes(rows: np.ndarray, dtype: np.dtype) -> memoryview:
     return memoryview(le).cast("B")
 
 
-def _in_place_ops(col: ColumnArray, chunks: list, partial: bool, root: Path) -> list:
-    """File operations for an in-place column: ("new", path, bytes) for a chunk whose
+def _in_place_ops(col: ColumnArray, chunks: list, partial: bool, root: Path) -> tuple:
+    """(column, rows then in its files, partly filled chunk, file operations) for an
+    in-place column; the operations: ("new", path, bytes) for a chunk whose
     file does not exist yet (written whole, atomically), ("patch", path, offset, bytes)
     for rows appended to a chunk file already on disk."""
     ops: list[tuple] = []
@@ -388,7 +389,7 @@ def _in_place_ops(col: ColumnArray, chunks: list, partial: bool, root: Path) -> 
         put(index, data, rows)
     if partial and col.n > col.tail_start and col.n > n_data:
         put(col.tail_start // col.chunk_rows, col.tail, col.n - col.tail_start)
-    return [(col, n_data, file_chunk, ops)]
+    return col, n_data, file_chunk, ops
 
 
 def _patch(path: Path, offset: int, data: Any) -> None:
@@ -513,7 +514,7 @@ def write_columns(
                 np.full((pad - col.n, *col.row_shape), col.fill, dtype=col.native_dtype)
             )
         if col.in_place:
-            in_place += _in_place_ops(col, chunks, partial, root)
+            in_place.append(_in_place_ops(col, chunks, partial, root))
         else:
             if partial:
                 chunks += col.tail_chunk()
@@ -548,11 +549,13 @@ def write_columns(
         if col._md_field is None:
             data, field = col.metadata_padded(n)
             staged.append((stage_file(root / col.path / "zarr.json", data), col, field))
-    for tmp, col, field in staged:
+    for tmp, col, _ in staged:
         os.replace(tmp, root / col.path / "zarr.json")
-        col._md_field = field
+    fresh = {id(col): field for _, col, field in staged}
     for col, n in commit:  # tight loop: shapes of a stream change together
-        if not any(col is c for _, c, _ in staged):
+        if id(col) in fresh:
+            col._md_field = fresh[id(col)]
+        else:
             _patch(root / col.path / "zarr.json", col._md_field, _rows_field(n))
         col.n_disk = n
 

@@ -8,8 +8,7 @@ Needs matplotlib (the ``plot`` extra); the text summaries (``labctl show``) do n
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from labctl._lazy import lazy_exports
 
 __all__ = ["make_report", "Report", "describe_run", "headline_results", "find_run"]
 
@@ -22,14 +21,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labctl.report' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
