@@ -36,21 +36,30 @@ def run_once(virtual_s: float, data_dir: str) -> dict:
         t0 = bench.clock.now()
         wall0 = time.perf_counter()
         # ~10 virtual minutes to reach 43 C, then hold for the rest
-        bench.RE(magnetic_hyperthermia(bench.amf, bench.thermo, target=43.0,
-                                       hold=max(virtual_s - 600.0, 60.0), frequency=230e3,
-                                       max_field=12.0))
+        bench.RE(
+            magnetic_hyperthermia(
+                bench.amf,
+                bench.thermo,
+                target=43.0,
+                hold=max(virtual_s - 600.0, 60.0),
+                frequency=230e3,
+                max_field=12.0,
+            )
+        )
         wall = time.perf_counter() - wall0
         virtual = bench.clock.now() - t0
     peak_kB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"virtual_s": virtual, "wall_s": wall, "peak_MB": peak_kB / 1024.0,
-            "steps": steps[0]}
+    return {"virtual_s": virtual, "wall_s": wall, "peak_MB": peak_kB / 1024.0, "steps": steps[0]}
 
 
 def child(virtual_s: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", "--virtual-s", str(virtual_s),
-             "--data-dir", tmp], check=True, capture_output=True, text=True)
+            [sys.executable, __file__, "--child", "--virtual-s", str(virtual_s), "--data-dir", tmp],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -68,15 +77,19 @@ def main() -> None:
     speeds = sorted(r["virtual_s"] / r["wall_s"] for r in runs)
     speed = statistics.median(speeds)
     short = runs[0]
-    print(f"30-min closed-loop hyperthermia (1 Hz, writer and safety monitor on): "
-          f"{short['virtual_s']:.0f} s virtual, {short['steps']} events; speed-up over real "
-          f"time, median of {len(runs)} runs: {speed:,.0f}x (runs: "
-          f"{', '.join(f'{v:.0f}' for v in speeds)}; {1e3 * short['wall_s'] / short['steps']:.1f}"
-          f" ms a step in the first) (target >= 200x: ratio {speed / 200:.2f})")
+    print(
+        f"30-min closed-loop hyperthermia (1 Hz, writer and safety monitor on): "
+        f"{short['virtual_s']:.0f} s virtual, {short['steps']} events; speed-up over real "
+        f"time, median of {len(runs)} runs: {speed:,.0f}x (runs: "
+        f"{', '.join(f'{v:.0f}' for v in speeds)}; {1e3 * short['wall_s'] / short['steps']:.1f}"
+        f" ms a step in the first) (target >= 200x: ratio {speed / 200:.2f})"
+    )
     long = child(4 * 3600.0)
-    print(f"peak memory: 30-min run {short['peak_MB']:.0f} MB, 4-h run {long['peak_MB']:.0f} MB "
-          f"(ratio {long['peak_MB'] / short['peak_MB']:.2f}; flat is 1.0); 4-h run "
-          f"{long['virtual_s'] / long['wall_s']:,.0f}x real time")
+    print(
+        f"peak memory: 30-min run {short['peak_MB']:.0f} MB, 4-h run {long['peak_MB']:.0f} MB "
+        f"(ratio {long['peak_MB'] / short['peak_MB']:.2f}; flat is 1.0); 4-h run "
+        f"{long['virtual_s'] / long['wall_s']:,.0f}x real time"
+    )
 
 
 if __name__ == "__main__":

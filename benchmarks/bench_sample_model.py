@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from labctl.simulators.tumor import MouseTumor, TumorParams
-from labctl.simulators.vial import Vial
+from labctl.simulators.physics.tumor import MouseTumor, TumorParams
+from labctl.simulators.physics.vial import Vial
 
 DURATION_S = 1800.0
 REPEATS = 5

@@ -16,9 +16,9 @@ from labctl.core.clock import Clock, SimClock
 from labctl.core.transport import open_transport
 from labctl.devices.drivers.neoptix_reflex import NeoptixReflex
 from labctl.simulators.instruments.neoptix_reflex import NeoptixReflexEmulator
-from labctl.simulators.probes import FiberProbe
-from labctl.simulators.sample import make_sample
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.probes import FiberProbe
+from labctl.simulators.physics.sample import make_sample
+from labctl.simulators.physics.world import SimWorld
 
 TARGET_INPROCESS = 5_000.0  #: t queries/s through sim://
 TARGET_TCP = 1_000.0  #: t queries/s through labctl sim serve (loopback TCP)
@@ -79,9 +79,20 @@ def bench_tcp(n: int = 5_000) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         ports = Path(tmp) / "ports.json"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "labctl", "sim", "serve", "--bench", str(bench_file),
-             "--ports-file", str(ports)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "labctl",
+                "sim",
+                "serve",
+                "--bench",
+                str(bench_file),
+                "--ports-file",
+                str(ports),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while not ports.exists():

@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from labctl.faultmatrix import cases, format_outcome, quiet_logs, run_matrix, summary
+from labctl.testing.fault_matrix import cases, format_outcome, quiet_logs, run_matrix, summary
 
 BENCHES = Path(__file__).resolve().parent.parent / "examples" / "benches"
 

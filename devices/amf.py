@@ -16,9 +16,11 @@ generator for its status once and serves every signal from that snapshot.
 
 from __future__ import annotations
 
+import enum
 import math
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ophyd import Component as Cpt
@@ -27,10 +29,46 @@ from ophyd import Kind
 from labctl.core.clock import Clock
 from labctl.core.errors import InstrumentError, LabctlError, LimitError
 from labctl.core.limits import BenchLimits
-from labctl.devices.drivers.ambrell_easyheat import AMFFault, AMFStatus
 from labctl.devices.signals import DriverSignal, DriverSignalRO, LabDevice
 
-__all__ = ["AMFDriver", "AMFGenerator", "AMFStatus", "AMFFault"]
+__all__ = ["AMFDriver", "AMFGenerator", "AMFStatus", "AMFFault", "INTERLOCK_FAULTS"]
+
+
+class AMFFault(enum.IntFlag):
+    """Latched interlock faults, as a driver reports them (bit values: labctl's own)."""
+
+    NONE = 0
+    COOLANT_FLOW = 1  #: coolant flow below the flow switch threshold
+    COIL_OVERTEMP = 2  #: work coil over-temperature
+    CAPACITOR_OVERTEMP = 4  #: tank capacitor over-temperature
+    POWER_ALARM = 8  #: power outside [almin, almax] for longer than aldelay
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the set bits, e.g. ``("COOLANT_FLOW",)``."""
+        return tuple(f.name for f in AMFFault if f and f in self)
+
+
+INTERLOCK_FAULTS = AMFFault.COOLANT_FLOW | AMFFault.COIL_OVERTEMP | AMFFault.CAPACITOR_OVERTEMP
+
+
+@dataclass(frozen=True)
+class AMFStatus:
+    """One status snapshot.  Units: A (RMS tank current), W, Hz, s."""
+
+    heating: bool
+    setpoint_A: float
+    current_A: float
+    power_W: float
+    frequency_Hz: float
+    timer_s: float
+    counter: int
+    faults: AMFFault = AMFFault.NONE
+
+    @property
+    def interlock_tripped(self) -> bool:
+        """True when coolant flow or an over-temperature interlock is latched."""
+        return bool(self.faults & INTERLOCK_FAULTS)
 
 
 @runtime_checkable

@@ -48,8 +48,9 @@ def run_in_status(fn: Callable[[], object], clock: Clock, obj=None) -> Status:
     if _runs_synchronously(clock):
         work()
     else:
-        threading.Thread(target=work, name=f"labctl-set-{getattr(obj, 'name', '')}",
-                         daemon=True).start()
+        threading.Thread(
+            target=work, name=f"labctl-set-{getattr(obj, 'name', '')}", daemon=True
+        ).start()
     return status
 
 
@@ -66,8 +67,15 @@ class DriverSignalRO(Signal):
 
     _write_access = False
 
-    def __init__(self, *, getter: str, units: str | None = None, precision: int | None = None,
-                 value=0.0, **kwargs):
+    def __init__(
+        self,
+        *,
+        getter: str,
+        units: str | None = None,
+        precision: int | None = None,
+        value=0.0,
+        **kwargs,
+    ):
         super().__init__(value=value, **kwargs)
         self._getter = getter
         self._units = units
@@ -177,8 +185,15 @@ class LabDevice(Device):
         yield from super(Device, self)._repr_info()
         yield ("driver", type(self.driver).__name__)
 
-    def __init__(self, driver, *, clock: Clock | None = None,
-                 limits: BenchLimits | None = None, name: str, **kwargs):
+    def __init__(
+        self,
+        driver,
+        *,
+        clock: Clock | None = None,
+        limits: BenchLimits | None = None,
+        name: str,
+        **kwargs,
+    ):
         self.driver = driver
         self.clock = clock if clock is not None else WallClock()
         self.limits = limits if limits is not None else BenchLimits()

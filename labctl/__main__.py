@@ -2,6 +2,6 @@
 
 import sys
 
-from labctl.cli import main
+from labctl.app.cli import main
 
 sys.exit(main())

@@ -105,9 +105,19 @@ def set_and_wait(signal, value):
     yield Msg("wait", None, group=group)
 
 
-def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput,
-                     settings: LoopSettings, *, command_for: Callable[[float], float],
-                     apply: Callable, ensure_on: Callable, summary: LoopSummary):
+def temperature_loop(
+    thermo,
+    signal,
+    others,
+    state,
+    pid: PID | ConstantOutput,
+    settings: LoopSettings,
+    *,
+    command_for: Callable[[float], float],
+    apply: Callable,
+    ensure_on: Callable,
+    summary: LoopSummary,
+):
     """Run the loop until its stop condition.
 
     ``command_for(u)`` converts the power fraction to the command (field in kA/m, laser
@@ -149,15 +159,16 @@ def temperature_loop(thermo, signal, others, state, pid: PID | ConstantOutput,
         elif t - summary.t_start >= settings.max_time_s - 1e-6:
             reason = "maximum time elapsed" + ("" if reached else " before reaching the target")
         if settings.ramp_C_per_min:
-            r = min(settings.target_C, summary.T_start_C
-                    + settings.ramp_C_per_min * (t - summary.t_start) / 60.0)
+            r = min(
+                settings.target_C,
+                summary.T_start_C + settings.ramp_C_per_min * (t - summary.t_start) / 60.0,
+            )
         else:
             r = settings.target_C
         pid.setpoint = r
         u = 0.0 if reason else pid.update(T, t)
         command = command_for(u)
-        state.record(setpoint=r, command=command, cem43=dose,
-                     phase="hold" if reached else "ramp")
+        state.record(setpoint=r, command=command, cem43=dose, phase="hold" if reached else "ramp")
         rest = {}
         for obj in (*others, state):
             rest.update((yield Msg("read", obj)))

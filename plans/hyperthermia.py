@@ -60,11 +60,23 @@ def _ensure_amf_on(amf):
     return ensure_on
 
 
-def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency: float,
-                          max_field: float, channel: str = "tumor", stop_on: str = "time",
-                          cem43_target: float | None = None, period: float = 1.0,
-                          ramp_rate: float | None = 1.0, gains: dict | None = None,
-                          max_time: float | None = None, md: dict | None = None):
+def magnetic_hyperthermia(
+    amf,
+    thermo,
+    *,
+    target: float,
+    hold: float,
+    frequency: float,
+    max_field: float,
+    channel: str = "tumor",
+    stop_on: str = "time",
+    cem43_target: float | None = None,
+    period: float = 1.0,
+    ramp_rate: float | None = 1.0,
+    gains: dict | None = None,
+    max_time: float | None = None,
+    md: dict | None = None,
+):
     """Heat ``channel`` to ``target`` (C) and hold it by driving the field under PID.
 
     Parameters: ``hold`` s at target (counted from the first reading >= target) with
@@ -88,9 +100,14 @@ def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency:
     g = {**DEFAULT_HYPERTHERMIA_GAINS, **(gains or {})}
     pid = PID(g["kp"], g["ki"], g.get("kd", 0.0), target, output_limits=(0.0, 1.0))
     settings = LoopSettings(
-        target_C=target, hold_s=hold, stop_on=stop_on, cem43_target_min=cem43_target,
-        period_s=period, ramp_C_per_min=ramp_rate,
-        max_time_s=max_time if max_time is not None else hold + 3600.0)
+        target_C=target,
+        hold_s=hold,
+        stop_on=stop_on,
+        cem43_target_min=cem43_target,
+        period_s=period,
+        ramp_C_per_min=ramp_rate,
+        max_time_s=max_time if max_time is not None else hold + 3600.0,
+    )
     state = PlanState(clock=amf.clock, command_units="kA/m", name="control")
     summary = LoopSummary()
     field_max_A_m = max_field * 1e3
@@ -103,10 +120,18 @@ def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency:
 
     metadata = {
         "plan_name": "magnetic_hyperthermia",
-        "plan_args": {"target": target, "hold": hold, "frequency": frequency,
-                      "max_field": max_field, "channel": channel, "stop_on": stop_on,
-                      "cem43_target": cem43_target, "period": period,
-                      "ramp_rate": ramp_rate, "gains": g},
+        "plan_args": {
+            "target": target,
+            "hold": hold,
+            "frequency": frequency,
+            "max_field": max_field,
+            "channel": channel,
+            "stop_on": stop_on,
+            "cem43_target": cem43_target,
+            "period": period,
+            "ramp_rate": ramp_rate,
+            "gains": g,
+        },
         "control_channel": channel,
         "target_C": target,
         "frequency_Hz": frequency,
@@ -121,8 +146,17 @@ def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency:
         yield from set_and_wait(amf.frequency, frequency)
         yield from set_and_wait(amf.output, 1)
         yield from temperature_loop(
-            thermo, signal, [amf], state, pid, settings, command_for=command_for,
-            apply=apply, ensure_on=_ensure_amf_on(amf), summary=summary)
+            thermo,
+            signal,
+            [amf],
+            state,
+            pid,
+            settings,
+            command_for=command_for,
+            apply=apply,
+            ensure_on=_ensure_amf_on(amf),
+            summary=summary,
+        )
         yield from switch_off(amf)
         values = summary.values("kA/m")
         values["cem43_target_min"] = (cem43_target if cem43_target else math.nan, "min")
@@ -133,10 +167,21 @@ def magnetic_hyperthermia(amf, thermo, *, target: float, hold: float, frequency:
     return with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
 
 
-def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: float,
-                    cool_time: float, sample: dict, channel: str = "sample",
-                    equilibrate: float = 60.0, baseline: float = 30.0, period: float = 0.5,
-                    md: dict | None = None):
+def sar_measurement(
+    amf,
+    thermo,
+    *,
+    frequency: float,
+    field: float,
+    heat_time: float,
+    cool_time: float,
+    sample: dict,
+    channel: str = "sample",
+    equilibrate: float = 60.0,
+    baseline: float = 30.0,
+    period: float = 0.5,
+    md: dict | None = None,
+):
     """Calorimetric SAR: equilibrate, baseline, field on for ``heat_time`` s, field off,
     record cooling for ``cool_time`` s; SAR by initial slope, corrected slope and
     Box-Lucas, with ILP, stored in the run's ``analysis`` stream.
@@ -145,8 +190,12 @@ def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: f
     and ``iron_mass_mg`` (or ``iron_mass_g``); other keys (name, batch...) are recorded.
     ``frequency`` Hz, ``field`` kA/m peak.
     """
-    for name, value in (("heat_time", heat_time), ("cool_time", cool_time),
-                        ("equilibrate", equilibrate), ("baseline", baseline)):
+    for name, value in (
+        ("heat_time", heat_time),
+        ("cool_time", cool_time),
+        ("equilibrate", equilibrate),
+        ("baseline", baseline),
+    ):
         if not value >= 0 or (name == "heat_time" and value == 0):
             raise ConfigError(f"{name} must be a positive time in s, got {value!r}")
     _check_period(period)
@@ -166,9 +215,16 @@ def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: f
     marks: dict[str, float] = {}
     metadata = {
         "plan_name": "sar_measurement",
-        "plan_args": {"frequency": frequency, "field": field, "heat_time": heat_time,
-                      "cool_time": cool_time, "channel": channel, "period": period,
-                      "equilibrate": equilibrate, "baseline": baseline},
+        "plan_args": {
+            "frequency": frequency,
+            "field": field,
+            "heat_time": heat_time,
+            "cool_time": cool_time,
+            "channel": channel,
+            "period": period,
+            "equilibrate": equilibrate,
+            "baseline": baseline,
+        },
         "sample": dict(sample),
         "heat_capacity_J_per_K": C,
         "iron_mass_g": iron_g,
@@ -184,29 +240,62 @@ def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: f
         yield from set_and_wait(amf.frequency, frequency)
         state.record(setpoint=math.nan, command=0.0)
         if equilibrate:
-            yield from record_phase(objs, state, signal, duration_s=equilibrate,
-                                    period_s=period, phase="equilibrate", series=series)
-        yield from record_phase(objs, state, signal, duration_s=baseline or period,
-                                period_s=period, phase="baseline", series=series)
+            yield from record_phase(
+                objs,
+                state,
+                signal,
+                duration_s=equilibrate,
+                period_s=period,
+                phase="equilibrate",
+                series=series,
+            )
+        yield from record_phase(
+            objs,
+            state,
+            signal,
+            duration_s=baseline or period,
+            period_s=period,
+            phase="baseline",
+            series=series,
+        )
         yield from set_and_wait(amf.field, field)
         yield from set_and_wait(amf.output, 1)
         marks["on"] = amf.clock.now()
         state.record(command=field)
-        yield from record_phase(objs, state, signal, duration_s=heat_time, period_s=period,
-                                phase="heat", series=series)
+        yield from record_phase(
+            objs, state, signal, duration_s=heat_time, period_s=period, phase="heat", series=series
+        )
         yield from switch_off(amf)
         marks["off"] = amf.clock.now()
         state.record(command=0.0)
         if cool_time:
-            yield from record_phase(objs, state, signal, duration_s=cool_time,
-                                    period_s=period, phase="cool", series=series)
+            yield from record_phase(
+                objs,
+                state,
+                signal,
+                duration_s=cool_time,
+                period_s=period,
+                phase="cool",
+                series=series,
+            )
         t = np.array([p[0] for p in series])
         T = np.array([p[1] for p in series])
-        result = sar_all(t, T, heat_capacity_J_per_K=C, iron_mass_g=iron_g,
-                         t_on_s=marks["on"], t_off_s=marks["off"],
-                         field_A_m=field * 1e3, frequency_Hz=frequency)
-        values = {"heat_capacity_J_per_K": (C, "J/K"), "iron_mass_g": (iron_g, "g"),
-                  "t_on": (marks["on"], "s"), "t_off": (marks["off"], "s")}
+        result = sar_all(
+            t,
+            T,
+            heat_capacity_J_per_K=C,
+            iron_mass_g=iron_g,
+            t_on_s=marks["on"],
+            t_off_s=marks["off"],
+            field_A_m=field * 1e3,
+            frequency_Hz=frequency,
+        )
+        values = {
+            "heat_capacity_J_per_K": (C, "J/K"),
+            "iron_mass_g": (iron_g, "g"),
+            "t_on": (marks["on"], "s"),
+            "t_off": (marks["off"], "s"),
+        }
         for method in ("initial_slope", "corrected_slope", "box_lucas"):
             r = getattr(result, method)
             values[f"{method}_W_per_g"] = (r.sar_W_per_g if r else math.nan, "W/g")
@@ -214,7 +303,8 @@ def sar_measurement(amf, thermo, *, frequency: float, field: float, heat_time: f
             values[f"{method}_r_squared"] = (r.r_squared if r else math.nan, "")
             values[f"{method}_ilp_nH_m2_per_kg"] = (
                 r.ilp_nH_m2_per_kg if r and r.ilp_nH_m2_per_kg is not None else math.nan,
-                "nH m^2/kg")
+                "nH m^2/kg",
+            )
         values["errors"] = ("; ".join(f"{k}: {v}" for k, v in result.errors.items()), "")
         marks["result"] = result
         yield from save_results(Results("sar", values, clock=amf.clock))

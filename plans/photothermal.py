@@ -48,11 +48,20 @@ def _ensure_emission(laser):
     return ensure_on
 
 
-def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | None = None,
-                         target: float | None = None, channel: str = "tumor",
-                         max_irradiance: float | None = None, period: float = 1.0,
-                         ramp_rate: float | None = 1.0, gains: dict | None = None,
-                         md: dict | None = None):
+def photothermal_therapy(
+    laser,
+    thermo,
+    *,
+    duration: float,
+    irradiance: float | None = None,
+    target: float | None = None,
+    channel: str = "tumor",
+    max_irradiance: float | None = None,
+    period: float = 1.0,
+    ramp_rate: float | None = 1.0,
+    gains: dict | None = None,
+    md: dict | None = None,
+):
     """Laser on for ``duration`` s at a fixed ``irradiance`` (W/cm^2, open loop), or
     holding ``channel`` at ``target`` (C) by driving the laser power under PID (closed
     loop, power up to ``max_irradiance`` W/cm^2 or the bench's cap).  CEM43 recorded."""
@@ -75,12 +84,18 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
     g = {**DEFAULT_PTT_GAINS, **(gains or {})}
     if target is None:
         pid = ConstantOutput(1.0)  # open loop: the requested irradiance throughout
-        settings = LoopSettings(target_C=math.inf, hold_s=duration, stop_on="duration",
-                                period_s=period)
+        settings = LoopSettings(
+            target_C=math.inf, hold_s=duration, stop_on="duration", period_s=period
+        )
     else:
         pid = PID(g["kp"], g["ki"], g.get("kd", 0.0), target, output_limits=(0.0, 1.0))
-        settings = LoopSettings(target_C=target, hold_s=duration, stop_on="duration",
-                                period_s=period, ramp_C_per_min=ramp_rate)
+        settings = LoopSettings(
+            target_C=target,
+            hold_s=duration,
+            stop_on="duration",
+            period_s=period,
+            ramp_C_per_min=ramp_rate,
+        )
     state = PlanState(clock=laser.clock, command_units="W", name="control")
     summary = LoopSummary()
 
@@ -92,9 +107,16 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
 
     metadata = {
         "plan_name": "photothermal_therapy",
-        "plan_args": {"duration": duration, "irradiance": irradiance, "target": target,
-                      "channel": channel, "max_irradiance": max_irradiance,
-                      "period": period, "ramp_rate": ramp_rate, "gains": g},
+        "plan_args": {
+            "duration": duration,
+            "irradiance": irradiance,
+            "target": target,
+            "channel": channel,
+            "max_irradiance": max_irradiance,
+            "period": period,
+            "ramp_rate": ramp_rate,
+            "gains": g,
+        },
         "mode": "open_loop" if target is None else "closed_loop",
         "control_channel": channel,
         "wavelength_nm": laser.wavelength_nm,
@@ -110,8 +132,17 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
         yield from set_and_wait(laser.power, command_for(1.0) if target is None else 0.0)
         yield from set_and_wait(laser.emission, 1)
         yield from temperature_loop(
-            thermo, signal, [laser], state, pid, settings, command_for=command_for,
-            apply=apply, ensure_on=_ensure_emission(laser), summary=summary)
+            thermo,
+            signal,
+            [laser],
+            state,
+            pid,
+            settings,
+            command_for=command_for,
+            apply=apply,
+            ensure_on=_ensure_emission(laser),
+            summary=summary,
+        )
         yield from switch_off(laser)
         values = summary.values("W")
         values["irradiance_max_W_cm2"] = (p_max / area, "W/cm^2")
@@ -123,11 +154,21 @@ def photothermal_therapy(laser, thermo, *, duration: float, irradiance: float | 
     return with_result(bpp.run_wrapper(plan, md=metadata), lambda: summary)
 
 
-def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
-                            cool_time: float, sample: dict, absorbance: float,
-                            channel: str = "sample", baseline: float = 30.0,
-                            period: float = 1.0, q_dis: float = 0.0,
-                            md: dict | None = None):
+def photothermal_conversion(
+    laser,
+    thermo,
+    *,
+    power: float,
+    heat_time: float,
+    cool_time: float,
+    sample: dict,
+    absorbance: float,
+    channel: str = "sample",
+    baseline: float = 30.0,
+    period: float = 1.0,
+    q_dis: float = 0.0,
+    md: dict | None = None,
+):
     """Photothermal conversion efficiency (Roper): laser at ``power`` W for ``heat_time``
     s (to a plateau), laser off, record cooling for ``cool_time`` s; eta from the cooling
     time constant, stored in the ``analysis`` stream.
@@ -151,9 +192,16 @@ def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
     marks: dict = {}
     metadata = {
         "plan_name": "photothermal_conversion",
-        "plan_args": {"power": power, "heat_time": heat_time, "cool_time": cool_time,
-                      "absorbance": absorbance, "channel": channel, "baseline": baseline,
-                      "period": period, "q_dis": q_dis},
+        "plan_args": {
+            "power": power,
+            "heat_time": heat_time,
+            "cool_time": cool_time,
+            "absorbance": absorbance,
+            "channel": channel,
+            "baseline": baseline,
+            "period": period,
+            "q_dis": q_dis,
+        },
         "sample": dict(sample),
         "heat_capacity_J_per_K": C,
         "wavelength_nm": laser.wavelength_nm,
@@ -164,24 +212,40 @@ def photothermal_conversion(laser, thermo, *, power: float, heat_time: float,
     def body():
         yield from read_step([thermo], stream="baseline")
         state.record(setpoint=math.nan, command=0.0)
-        yield from record_phase(objs, state, signal, duration_s=baseline or period,
-                                period_s=period, phase="baseline", series=series)
+        yield from record_phase(
+            objs,
+            state,
+            signal,
+            duration_s=baseline or period,
+            period_s=period,
+            phase="baseline",
+            series=series,
+        )
         yield from set_and_wait(laser.power, power)
         yield from set_and_wait(laser.emission, 1)
         marks["on"] = laser.clock.now()
         state.record(command=power)
-        yield from record_phase(objs, state, signal, duration_s=heat_time, period_s=period,
-                                phase="heat", series=series)
+        yield from record_phase(
+            objs, state, signal, duration_s=heat_time, period_s=period, phase="heat", series=series
+        )
         yield from switch_off(laser)
         marks["off"] = laser.clock.now()
         state.record(command=0.0)
-        yield from record_phase(objs, state, signal, duration_s=cool_time, period_s=period,
-                                phase="cool", series=series)
+        yield from record_phase(
+            objs, state, signal, duration_s=cool_time, period_s=period, phase="cool", series=series
+        )
         t = np.array([p[0] for p in series])
         T = np.array([p[1] for p in series])
         result = photothermal_efficiency(
-            t, T, laser_off_s=marks["off"], laser_on_s=marks["on"], power_W=power,
-            absorbance=absorbance, heat_capacity_J_per_K=C, q_dis_W=q_dis)
+            t,
+            T,
+            laser_off_s=marks["off"],
+            laser_on_s=marks["on"],
+            power_W=power,
+            absorbance=absorbance,
+            heat_capacity_J_per_K=C,
+            q_dis_W=q_dis,
+        )
         marks["result"] = result
         values = {
             "eta": (result.eta, ""),

@@ -46,14 +46,21 @@ class PlanState(Device):
     cem43 = Cpt(_StateSignal, value=0.0, units="min", kind="hinted")
     phase = Cpt(_StateSignal, value=0, kind="normal")
 
-    def __init__(self, *, clock: Clock | None = None, command_units: str = "",
-                 name: str = "state", **kwargs):
+    def __init__(
+        self, *, clock: Clock | None = None, command_units: str = "", name: str = "state", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.clock = clock if clock is not None else WallClock()
         self.command._units = command_units
 
-    def record(self, *, setpoint: float | None = None, command: float | None = None,
-               cem43: float | None = None, phase: str | None = None) -> None:
+    def record(
+        self,
+        *,
+        setpoint: float | None = None,
+        command: float | None = None,
+        cem43: float | None = None,
+        phase: str | None = None,
+    ) -> None:
         """Update the values read at the next ``trigger_and_read``."""
         t = self.clock.now()
         if setpoint is not None:
@@ -74,15 +81,18 @@ class Results:
 
     parent = None
 
-    def __init__(self, name: str, values: dict[str, tuple[object, str]], *,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, name: str, values: dict[str, tuple[object, str]], *, clock: Clock | None = None
+    ) -> None:
         self.name = name
         self._values = dict(values)
         self._t = (clock if clock is not None else WallClock()).now()
 
     def read(self):
-        return {f"{self.name}_{k}": {"value": v, "timestamp": self._t}
-                for k, (v, _) in self._values.items()}
+        return {
+            f"{self.name}_{k}": {"value": v, "timestamp": self._t}
+            for k, (v, _) in self._values.items()
+        }
 
     def describe(self):
         out = {}
@@ -95,8 +105,12 @@ class Results:
                 dtype = "number"
             else:
                 dtype = "string"
-            out[f"{self.name}_{k}"] = {"source": f"labctl:{self.name}", "dtype": dtype,
-                                      "shape": [], "units": units}
+            out[f"{self.name}_{k}"] = {
+                "source": f"labctl:{self.name}",
+                "dtype": dtype,
+                "shape": [],
+                "units": units,
+            }
         return out
 
     def read_configuration(self):

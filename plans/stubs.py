@@ -93,12 +93,21 @@ def require_valid(value: float, signal, what: str) -> float:
     if not math.isfinite(value):
         raise InstrumentError(
             f"{what}: {signal.name} gave no valid reading (probe missing or broken); "
-            "outputs switched off")
+            "outputs switched off"
+        )
     return value
 
 
-def record_phase(objs, state, signal, *, duration_s: float, period_s: float, phase: str,
-                 series: list | None = None):
+def record_phase(
+    objs,
+    state,
+    signal,
+    *,
+    duration_s: float,
+    period_s: float,
+    phase: str,
+    series: list | None = None,
+):
     """Record ``objs`` every ``period_s`` for ``duration_s`` (clock time) as phase ``phase``.
 
     Appends ``(t, T)`` of ``signal`` to ``series``; a checkpoint before each step lets a
@@ -133,8 +142,9 @@ def heat_capacity_from_sample(sample: dict) -> float:
                 mass_kg, c_kg = comp
                 c += float(mass_kg) * float(c_kg)
     else:
-        raise ConfigError("sample needs 'heat_capacity_J_per_K' or 'components' "
-                          "(masses and specific heats)")
+        raise ConfigError(
+            "sample needs 'heat_capacity_J_per_K' or 'components' (masses and specific heats)"
+        )
     if not c > 0:
         raise ConfigError(f"sample heat capacity must be > 0 J/K, got {c}")
     return c

@@ -54,8 +54,9 @@ class EmulatorServer:
         return out
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="labctl-sim-serve",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="labctl-sim-serve", daemon=True
+        )
         self._thread.start()
         return self
 

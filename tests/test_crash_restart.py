@@ -17,7 +17,7 @@ import serial
 import yaml
 
 from labctl.bench import Bench
-from labctl.config import load_bench_config
+from labctl.config.bench_file import load_bench_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MOUSE = ROOT / "examples" / "benches" / "sim-mouse.yaml"
@@ -101,7 +101,7 @@ def amf_heating(address: str) -> bool:
 @pytest.mark.subprocess
 def test_sigkill_mid_run_then_restart(served, tmp_path):
     recover = pytest.importorskip("labctl.data").recover
-    from labctl.data import open_run
+    from labctl.data import read_run
 
     data = yaml.safe_load(MOUSE.read_text())
     data["mode"] = "real"
@@ -153,7 +153,7 @@ def test_sigkill_mid_run_then_restart(served, tmp_path):
 
     (store,) = (tmp_path / "data").glob("*/*.zarr")
     report = recover(store)
-    run = open_run(store)
+    run = read_run(store)
     assert run.stop is not None and run.stop["exit_status"] == report.stop["exit_status"]
     emitted_primary = len(events) - 1  # the first event is the baseline reading
     assert report.rows.get("primary", 0) >= emitted_primary

@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labctl.bench import Bench
-from labctl.config import load_bench_config
+from labctl.config.bench_file import load_bench_config
 from labctl.core.clock import SimClock
 from labctl.core.errors import LabctlError
 from labctl.core.transport import Transport
 from labctl.devices.drivers.ambrell_easyheat import AmbrellEasyHeat
 from labctl.devices.drivers.neoptix_reflex import NeoptixReflex
 from labctl.devices.drivers.thorlabs_itc4000 import ThorlabsITC4000
-from labctl.protocol import load_protocol
+from labctl.protocol.runner import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = settings(

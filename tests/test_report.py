@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib")
 
 from labctl.analysis.dose import cem43  # noqa: E402
 from labctl.bench import Bench  # noqa: E402
-from labctl.data import open_run  # noqa: E402
+from labctl.data import read_run  # noqa: E402
 from labctl.plans import (  # noqa: E402
     magnetic_hyperthermia,
     photothermal_conversion,
@@ -92,7 +92,7 @@ def lines_of(fig):
 
 
 def test_temperature_figure_has_channels_target_and_limits(runs):
-    data = RunData(open_run(runs["mh"]))
+    data = RunData(read_run(runs["mh"]))
     fig = temperature_figure(data)
     labels = {label: (x, y) for label, x, y in lines_of(fig)}
     assert {"tumor", "rectal", "skin", "reference", "setpoint"} <= set(labels)
@@ -107,32 +107,32 @@ def test_temperature_figure_has_channels_target_and_limits(runs):
 
 
 def test_output_figures_show_field_and_laser_power(runs):
-    mh = output_figure(RunData(open_run(runs["mh"])))
+    mh = output_figure(RunData(read_run(runs["mh"])))
     labels = {label: y for label, _, y in lines_of(mh)}
     assert mh.axes[0].get_title() == "AMF field at 230 kHz"
     assert 0 < labels["field (readback)"].max() <= 12.0 + 0.1
     assert np.allclose(labels["max field 12 kA/m"], 12.0)
-    ptt = output_figure(RunData(open_run(runs["ptt"])))
+    ptt = output_figure(RunData(read_run(runs["ptt"])))
     labels = {label: y for label, _, y in lines_of(ptt)}
     assert ptt.axes[0].get_title() == "Laser power (808 nm)"
-    area = open_run(runs["ptt"]).start["spot_area_cm2"]
+    area = read_run(runs["ptt"]).start["spot_area_cm2"]
     # open loop at 0.2 W/cm^2: the monitor reads about 0.2 * area W while emitting
     assert labels["laser power (monitor)"].max() == pytest.approx(0.2 * area, rel=0.05)
 
 
 def test_cem43_curve_ends_at_the_plans_dose(runs):
-    run = open_run(runs["mh"])
+    run = read_run(runs["mh"])
     data = RunData(run)
     fig = cem43_figure(data)
     tumor = next(y for label, _, y in lines_of(fig) if label.startswith("tumor"))
     s = data.series("thermo_tumor")
     assert tumor[-1] == pytest.approx(cem43(s.t, s.values))
     assert tumor[-1] == pytest.approx(data.result("cem43_min"), rel=0.02)
-    assert cem43_figure(RunData(open_run(runs["sar"]))) is None  # calorimetry: no dose
+    assert cem43_figure(RunData(read_run(runs["sar"]))) is None  # calorimetry: no dose
 
 
 def test_sar_recomputed_from_the_store_matches_the_live_analysis(runs):
-    data = RunData(open_run(runs["sar"]))
+    data = RunData(read_run(runs["sar"]))
     summary, t_on, t_off = recompute_sar(data)
     assert t_off - t_on == pytest.approx(100, abs=1)
     for method in ("initial_slope", "corrected_slope", "box_lucas"):
@@ -143,7 +143,7 @@ def test_sar_recomputed_from_the_store_matches_the_live_analysis(runs):
 
 
 def test_pce_recomputed_from_the_store_matches_the_live_analysis(runs):
-    data = RunData(open_run(runs["pce"]))
+    data = RunData(read_run(runs["pce"]))
     result, t_on, t_off = recompute_pce(data)
     assert t_off - t_on == pytest.approx(300, abs=4)
     assert result.eta == pytest.approx(data.result("eta"), rel=1e-9)
@@ -177,7 +177,7 @@ def test_default_report_directory_is_beside_the_store(runs):
 
 
 def test_describe_run_lists_metadata_streams_and_results(runs):
-    text = describe_run(open_run(runs["mh"]))
+    text = describe_run(read_run(runs["mh"]))
     assert "animal_id    M9" in text
     assert "primary" in text and "analysis" in text and "thermo_tumor [degC]" in text
     assert "cem43_min = " in text
@@ -220,7 +220,7 @@ def image_run(tmp_path):
 
 def test_images_get_montages(image_run):
     frames_run, maps_run = image_run
-    figs = dict(image_figures(RunData(open_run(frames_run))))
+    figs = dict(image_figures(RunData(read_run(frames_run))))
     assert set(figs) == {"images_primary_cam_image", "images_primary_cam_stack"}
     montage = figs["images_primary_cam_image"]
     shown = [ax for ax in montage.axes if ax.get_images()]
@@ -235,7 +235,7 @@ def test_images_get_montages(image_run):
         "Image montage: primary/cam_stack (4 of 10 events x 3 of 3 planes)"
         in stack._suptitle.get_text()
     )
-    maps = dict(image_figures(RunData(open_run(maps_run))))
+    maps = dict(image_figures(RunData(read_run(maps_run))))
     fig = maps["images_primary_maps"]
     assert [ax.get_title() for ax in fig.axes if ax.get_images()] == ["maps_so2", "maps_hb"]
     so2 = next(ax for ax in fig.axes if ax.get_title() == "maps_so2").get_images()[0]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.cli import main as labctl_main
+from labctl.app.cli import main as labctl_main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BROKEN = sorted((EXAMPLES / "broken").glob("*.yaml"))

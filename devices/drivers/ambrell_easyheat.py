@@ -29,13 +29,12 @@ not in the manual" block below, so it can be corrected against hardware in one p
 
 from __future__ import annotations
 
-import enum
 import math
-from dataclasses import dataclass
 
 from labctl.core.clock import Clock, WallClock
 from labctl.core.errors import ConfigError, InstrumentError, InterlockError, LabctlError
 from labctl.core.transport import Transport
+from labctl.devices.amf import AMFFault, AMFStatus
 from labctl.devices.drivers._resilience import with_retries
 
 __all__ = ["AmbrellEasyHeat", "AMFStatus", "AMFFault", "ERROR_CODES"]
@@ -64,43 +63,6 @@ ERROR_CODES = {
 }
 ERR_INTERLOCK = 6
 RETRY_CODES = frozenset({1, 2})  #: refusals a query is retried after (frame garbled in transit)
-
-
-class AMFFault(enum.IntFlag):
-    """Latched interlock faults, as reported by the ``faults`` query (inferred bits)."""
-
-    NONE = 0
-    COOLANT_FLOW = 1  #: coolant flow below the flow switch threshold
-    COIL_OVERTEMP = 2  #: work coil over-temperature
-    CAPACITOR_OVERTEMP = 4  #: tank capacitor over-temperature
-    POWER_ALARM = 8  #: power outside [almin, almax] for longer than aldelay
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Names of the set bits, e.g. ``("COOLANT_FLOW",)``."""
-        return tuple(f.name for f in AMFFault if f and f in self)
-
-
-INTERLOCK_FAULTS = AMFFault.COOLANT_FLOW | AMFFault.COIL_OVERTEMP | AMFFault.CAPACITOR_OVERTEMP
-
-
-@dataclass(frozen=True)
-class AMFStatus:
-    """One status snapshot.  Units: A (RMS tank current), W, Hz, s."""
-
-    heating: bool
-    setpoint_A: float
-    current_A: float
-    power_W: float
-    frequency_Hz: float
-    timer_s: float
-    counter: int
-    faults: AMFFault = AMFFault.NONE
-
-    @property
-    def interlock_tripped(self) -> bool:
-        """True when coolant flow or an over-temperature interlock is latched."""
-        return bool(self.faults & INTERLOCK_FAULTS)
 
 
 def _num(value: float, decimals: int) -> str:

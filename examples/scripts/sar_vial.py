@@ -1,6 +1,6 @@
 """Measure the SAR of a simulated ferrofluid vial at 230 kHz / 8 kA/m by three methods.
 
-    python examples/scripts/sar_vial.py [--heat-time 300] [--data-dir ./data]
+python examples/scripts/sar_vial.py [--heat-time 300] [--data-dir ./data]
 """
 
 import argparse
@@ -25,12 +25,22 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     with Bench.from_file(BENCH, data_dir=args.data_dir) as bench:
-        result = bench.RE(sar_measurement(
-            bench.amf, bench.thermo, frequency=230e3, field=8.0, heat_time=args.heat_time,
-            cool_time=args.cool_time, sample=SAMPLE)).plan_result
+        result = bench.RE(
+            sar_measurement(
+                bench.amf,
+                bench.thermo,
+                frequency=230e3,
+                field=8.0,
+                heat_time=args.heat_time,
+                cool_time=args.cool_time,
+                sample=SAMPLE,
+            )
+        ).plan_result
         for r in result.results:
-            print(f"{r.method:16s} SAR = {r.sar_W_per_g:7.1f} +/- {r.sar_std_W_per_g:5.1f} W/g Fe"
-                  f"   ILP = {r.ilp_nH_m2_per_kg:5.2f} nH m^2/kg   R^2 = {r.r_squared:.4f}")
+            print(
+                f"{r.method:16s} SAR = {r.sar_W_per_g:7.1f} +/- {r.sar_std_W_per_g:5.1f} W/g Fe"
+                f"   ILP = {r.ilp_nH_m2_per_kg:5.2f} nH m^2/kg   R^2 = {r.r_squared:.4f}"
+            )
         print(f"run data: {bench.last_run_path}")
     return result
 

@@ -69,16 +69,23 @@ class Clock:
         """Coroutine form of :meth:`sleep`, used by the RunEngine's ``sleep`` message."""
         raise NotImplementedError
 
-    def call_every(self, period_s: float, fn: Callable[[], object], *, name: str = "task",
-                   start_in_s: float | None = None) -> PeriodicTask:
+    def call_every(
+        self,
+        period_s: float,
+        fn: Callable[[], object],
+        *,
+        name: str = "task",
+        start_in_s: float | None = None,
+    ) -> PeriodicTask:
         """Run ``fn`` every ``period_s`` of clock time (first after ``start_in_s``)."""
         raise NotImplementedError
 
     def _cancel(self, task: PeriodicTask) -> None:
         raise NotImplementedError
 
-    def wait_until(self, predicate: Callable[[], bool], timeout_s: float,
-                   poll_s: float = 0.1) -> bool:
+    def wait_until(
+        self, predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.1
+    ) -> bool:
         """Wait until ``predicate()`` is true or ``timeout_s`` of clock time passed.
 
         Returns whether the predicate became true.  On a lockstep clock the wait
@@ -112,8 +119,7 @@ class _ThreadedTasks:
         with self._cv:
             self._tasks.append(task)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="labctl-clock",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._loop, name="labctl-clock", daemon=True)
                 self._thread.start()
             self._cv.notify_all()
 
@@ -159,8 +165,9 @@ class WallClock(Clock):
 
     def call_every(self, period_s, fn, *, name="task", start_in_s=None):
         _check_period(period_s, name)
-        task = PeriodicTask(self, period_s, fn, name,
-                            self.now() + (period_s if start_in_s is None else start_in_s))
+        task = PeriodicTask(
+            self, period_s, fn, name, self.now() + (period_s if start_in_s is None else start_in_s)
+        )
         self._tasks.add(task)
         return task
 
@@ -181,8 +188,9 @@ class SimClock(Clock):
         epoch seconds at which virtual time starts (default: now).
     """
 
-    def __init__(self, mode: str = "lockstep", speed: float = 1.0,
-                 start: float | None = None) -> None:
+    def __init__(
+        self, mode: str = "lockstep", speed: float = 1.0, start: float | None = None
+    ) -> None:
         if mode not in ("lockstep", "realtime"):
             raise ConfigError(f"clock mode must be 'lockstep' or 'realtime', not {mode!r}")
         if not speed > 0:
@@ -257,8 +265,9 @@ class SimClock(Clock):
 
     def call_every(self, period_s, fn, *, name="task", start_in_s=None):
         _check_period(period_s, name)
-        task = PeriodicTask(self, period_s, fn, name,
-                            self.now() + (period_s if start_in_s is None else start_in_s))
+        task = PeriodicTask(
+            self, period_s, fn, name, self.now() + (period_s if start_in_s is None else start_in_s)
+        )
         if self.mode == "lockstep":
             with self._lock:
                 heapq.heappush(self._heap, (task.next_due, next(self._seq), task))

@@ -109,8 +109,9 @@ class Transport:
             if self.log is not None:
                 self.log.add("out", data)
 
-    def read_until(self, terminator: bytes, timeout: float | None = None,
-                   command: bytes | None = None) -> bytes:
+    def read_until(
+        self, terminator: bytes, timeout: float | None = None, command: bytes | None = None
+    ) -> bytes:
         """Read up to and including ``terminator``; raise ``TransportError`` on timeout.
 
         ``command`` only serves the error message (what was asked).
@@ -268,8 +269,9 @@ class VisaTransport(Transport):
         # VISA reads are framed by the termination character: see read_until.
         return b""
 
-    def read_until(self, terminator: bytes, timeout: float | None = None,
-                   command: bytes | None = None) -> bytes:
+    def read_until(
+        self, terminator: bytes, timeout: float | None = None, command: bytes | None = None
+    ) -> bytes:
         """One VISA read terminated by ``terminator`` (VISA's termchar does the framing)."""
         import pyvisa
 
@@ -284,7 +286,8 @@ class VisaTransport(Transport):
                 if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                     raise TransportError(
                         f"no reply {what}ending in {terminator!r} from {self.address} "
-                        f"within {timeout:g} s") from None
+                        f"within {timeout:g} s"
+                    ) from None
                 raise TransportError(f"reading {what}from {self.address} failed: {exc}") from exc
             finally:
                 self._res.read_termination = None
@@ -364,8 +367,14 @@ _SERIAL_OPTION_TYPES = {
 }
 
 
-def open_transport(address: str, *, timeout: float = 1.0, log: bool | TrafficLog = False,
-                   sims: dict | None = None, **options) -> Transport:
+def open_transport(
+    address: str,
+    *,
+    timeout: float = 1.0,
+    log: bool | TrafficLog = False,
+    sims: dict | None = None,
+    **options,
+) -> Transport:
     """Open the transport named by ``address`` (see the module docstring).
 
     ``options`` go to the library: serial settings (``baudrate``...) for serial

@@ -1,7 +1,7 @@
 """Run data: document stream -> zarr v3 store, journal, reader, catalog, recovery.
 
 ``RunWriter`` (a bluesky callback) writes one store per run; ``FrameWriter`` lets a
-detector write its frames into that store; ``open_run`` and ``Catalog`` read them;
+detector write its frames into that store; ``read_run`` and ``Catalog`` read them;
 ``recover`` completes a store whose process died.  Names are imported on first use,
 so ``import labctl.data`` stays light.
 """
@@ -13,6 +13,7 @@ from labctl._lazy import lazy_exports
 __all__ = [
     "RunWriter",
     "FrameWriter",
+    "read_run",
     "open_run",
     "Run",
     "Catalog",
@@ -26,6 +27,7 @@ _WHERE = {
     "RunWriter": "labctl.data.writer",
     "FrameWriter": "labctl.data.frames",
     "frame_stream_resource": "labctl.data.frames",
+    "read_run": "labctl.data.reader",
     "open_run": "labctl.data.reader",
     "Run": "labctl.data.reader",
     "Catalog": "labctl.data.catalog",

@@ -14,7 +14,7 @@ from typing import Any
 
 from labctl.core.errors import DataError
 from labctl.data._store import read_root_attrs
-from labctl.data.reader import Run, open_run
+from labctl.data.reader import Run, read_run
 
 __all__ = ["Catalog", "RunSummary"]
 
@@ -56,7 +56,7 @@ class RunSummary:
         return self.stop.get("exit_status", "") if self.stop else "incomplete"
 
     def open(self) -> Run:
-        return open_run(self.path)
+        return read_run(self.path)
 
 
 def _lookup(doc: dict, dotted: str) -> Any:

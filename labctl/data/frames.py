@@ -6,7 +6,7 @@ frame, ``frames_per_shard`` frames per shard file) and their timestamps into
 ``<run store>/assets/timestamps/<key>``.  The run's documents only reference them:
 a StreamResource (mimetype ``application/x-zarr``, ``uri`` the store, ``parameters``
 ``{"array": ..., "timestamps": ...}``) and StreamDatum documents giving which frame
-indices belong to which events.  ``labctl.data.open_run`` presents the frames as if
+indices belong to which events.  ``labctl.data.read_run`` presents the frames as if
 they were in the events.
 
 Mechanism for a detector implementing bluesky's ``WritesStreamAssets``

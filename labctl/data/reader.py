@@ -1,4 +1,4 @@
-"""Reading runs: ``open_run(path)`` gives the documents and each stream as xarray.
+"""Reading runs: ``read_run(path)`` gives the documents and each stream as xarray.
 
 Streams open through xarray's lazy zarr backend (``chunks=None``: nothing is read
 until indexed; dask is not needed), so a frame array is sliced without loading it.
@@ -10,6 +10,7 @@ is cut to the rows all its arrays hold (``labctl.data.recover`` completes it).
 from __future__ import annotations
 
 import json
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from labctl.core.errors import DataError
 from labctl.data._store import read_root_attrs
 from labctl.data.journal import JOURNAL_NAME, read_journal
 
-__all__ = ["Run", "open_run"]
+__all__ = ["Run", "read_run", "open_run"]
 
 
 def _group_attrs(path: Path, group: str) -> dict:
@@ -226,6 +227,17 @@ class Run:
         return list(read_journal(self.path / JOURNAL_NAME))
 
 
-def open_run(path: str | Path) -> Run:
+def read_run(path: str | Path) -> Run:
     """Open a run store written by ``RunWriter`` (raises ``DataError`` otherwise)."""
+    return Run(path)
+
+
+def open_run(path: str | Path) -> Run:
+    """Deprecated name of :func:`read_run` (easily confused with bluesky's
+    ``open_run`` plan stub); kept for one release."""
+    warnings.warn(
+        "labctl.data.open_run is renamed read_run; open_run goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return Run(path)

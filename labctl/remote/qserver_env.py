@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from labctl.core.errors import ConfigError
-from labctl.protocol import DEVICE_PARAMETERS
+from labctl.protocol.runner import DEVICE_PARAMETERS
 
 __all__ = ["build_namespace", "plan_wrappers", "ENV_VARS", "DEVICE_KINDS"]
 
@@ -128,7 +128,7 @@ def plan_wrappers(bench) -> dict[str, Callable]:
 def _protocol_plan(bench) -> Callable:
     from bluesky_queueserver import parameter_annotation_decorator
 
-    from labctl.protocol import build_steps, load_protocol
+    from labctl.protocol.runner import build_steps, load_protocol
 
     @parameter_annotation_decorator(
         {

@@ -34,7 +34,7 @@ def protocol_item(path: str | Path):
     """A ``BPlan("run_protocol", ...)`` for a protocol file, checked locally first."""
     from bluesky_queueserver_api import BPlan
 
-    from labctl.protocol import load_protocol
+    from labctl.protocol.runner import load_protocol
 
     path = Path(path)
     text = path.read_text(encoding="utf-8")

@@ -1,6 +1,6 @@
 """Run reports: figures (PNG) and an ``index.html`` for one run store, and text summaries.
 
-``make_report(path, out_dir)`` reads the run with ``labctl.data.open_run`` and writes
+``make_report(path, out_dir)`` reads the run with ``labctl.data.read_run`` and writes
 temperature traces with target and limits, field or laser power, the CEM43 curve, SAR
 or PCE fits recomputed with ``labctl.analysis``, and montages of any image data.
 Needs matplotlib (the ``plot`` extra); the text summaries (``labctl show``) do not.

@@ -86,9 +86,9 @@ def make_report(
     """Write the run's figures (PNG) and ``index.html`` into ``out_dir``
     (default: ``<store>_report`` beside the store).  Raises ``DataError`` if the
     path is not a run store."""
-    from labctl.data import open_run
+    from labctl.data import read_run
 
-    run = open_run(run_path)
+    run = read_run(run_path)
     out = Path(out_dir) if out_dir is not None else default_report_dir(run.path)
     try:
         out.mkdir(parents=True, exist_ok=True)

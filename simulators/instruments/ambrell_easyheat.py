@@ -32,7 +32,7 @@ import re
 
 from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.base import LineEmulator
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.world import SimWorld
 
 __all__ = ["AmbrellEasyHeatEmulator", "DEFAULT_COIL_CALIBRATION"]
 

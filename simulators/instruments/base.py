@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.world import SimWorld
 
 __all__ = ["LineEmulator"]
 

@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from labctl.simulators.imaging import bilinear, fluorescence_exitance
 from labctl.simulators.instruments.cameras import SimCamera
+from labctl.simulators.physics.imaging import bilinear, fluorescence_exitance
 
 __all__ = ["SimFluorescenceCamera", "SENSORS", "FILTERS"]
 

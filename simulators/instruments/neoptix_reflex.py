@@ -37,7 +37,7 @@ from typing import Protocol
 
 from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.base import LineEmulator
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.world import SimWorld
 
 __all__ = ["NeoptixReflexEmulator", "CCD_TIME_S"]
 
@@ -62,7 +62,7 @@ _CMD_RE = re.compile(
 
 
 class Probe(Protocol):
-    """What the emulator needs of a probe (``labctl.simulators.probes.FiberProbe``)."""
+    """What the emulator needs of a probe (``labctl.simulators.physics.probes.FiberProbe``)."""
 
     broken: bool
 

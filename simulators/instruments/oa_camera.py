@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from labctl.simulators import optics
-from labctl.simulators.imaging import CrossSection, SectionGrid, grueneisen
 from labctl.simulators.instruments.cameras import SimCamera
+from labctl.simulators.physics import optics
+from labctl.simulators.physics.imaging import CrossSection, SectionGrid, grueneisen
 
 __all__ = ["SimMSOT", "OA_WAVELENGTH_RANGE_NM"]
 
@@ -126,7 +126,7 @@ class SimMSOT(SimCamera):
 
     def spectra(self, wavelengths_nm, names=("Hb", "HbO2")) -> dict[str, np.ndarray]:
         """The scanner's spectral library: decadic extinction of each absorber (1/cm per
-        unit of :data:`~labctl.simulators.optics.ABSORBER_UNITS`) at the wavelengths."""
+        unit of :data:`~labctl.simulators.physics.optics.ABSORBER_UNITS`) at the wavelengths."""
         lam = np.asarray(wavelengths_nm, dtype=float)
         return {
             n: np.asarray(optics.extinction(n, lam), dtype=float) * np.ones(lam.shape)

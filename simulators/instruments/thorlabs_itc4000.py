@@ -59,7 +59,7 @@ from labctl.simulators.instruments.scpi import (
     format_number,
     number,
 )
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.world import SimWorld
 
 __all__ = ["ITC4000Emulator"]
 

@@ -16,7 +16,7 @@ from labctl.analysis.unmix import (
     threshold_roi,
     unmix_spectra,
 )
-from labctl.simulators import optics
+from labctl.simulators.physics import optics
 
 WL = np.arange(700.0, 901.0, 20.0)
 

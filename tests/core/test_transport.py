@@ -68,8 +68,9 @@ def test_closed_transport_refuses_io():
 
 @pytest.fixture
 def served_echo():
-    server = EmulatorServer({"ser": (EchoUpper(name="ser"), "serial"),
-                             "scpi": (EchoUpper(name="scpi"), "scpi")}).start()
+    server = EmulatorServer(
+        {"ser": (EchoUpper(name="ser"), "serial"), "scpi": (EchoUpper(name="scpi"), "scpi")}
+    ).start()
     yield server.addresses()
     server.stop()
 

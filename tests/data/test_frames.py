@@ -14,7 +14,7 @@ from event_model import DocumentNames, schema_validators
 from ophyd.status import Status
 
 from labctl.core.errors import DataError
-from labctl.data import FrameWriter, RunWriter, open_run
+from labctl.data import FrameWriter, RunWriter, read_run
 from labctl.data.journal import read_journal
 
 _BASES: dict[tuple[int, int], np.ndarray] = {}
@@ -140,7 +140,7 @@ def test_1000_frames_512x512_read_back_exactly(RE, docs, tmp_path):
         RE, tmp_path, docs, shape=shape, block=50, blocks=n // 50, frames_per_shard=None
     )  # default: ~16 MiB shards
     RE(fly(cam, 5))
-    run = open_run(writer.last_path)
+    run = read_run(writer.last_path)
     ds = run.stream("oa")
     img = ds["cam_image"]
     assert img.dims == ("time", "cam_image_dim_1", "cam_image_dim_2")
@@ -164,7 +164,7 @@ def test_1000_frames_512x512_read_back_exactly(RE, docs, tmp_path):
 def test_count_with_a_stream_asset_detector(RE, docs, tmp_path):
     writer, cam = _setup(RE, tmp_path, docs)
     RE(bp.count([cam], 8))
-    ds = open_run(writer.last_path).stream("primary")
+    ds = read_run(writer.last_path).stream("primary")
     events = docs.of("event")
     assert ds["seq_num"].values.tolist() == [e["seq_num"] for e in events] == list(range(1, 9))
     assert ds["time"].values.tolist() == [e["time"] for e in events]
@@ -179,7 +179,7 @@ def test_count_with_a_stream_asset_detector(RE, docs, tmp_path):
 def test_frames_are_sliced_lazily(RE, docs, tmp_path):
     writer, cam = _setup(RE, tmp_path, docs)
     RE(bp.count([cam], 6))
-    ds = open_run(writer.last_path).stream()
+    ds = read_run(writer.last_path).stream()
     chunk0 = writer.last_path / "assets" / "cam_image" / "c.0.0.0"
     chunk0.write_bytes(b"not a frame")  # damage frame 0 only
     assert np.array_equal(ds["cam_image"][4].values, make_frame(4, cam.shape))
@@ -193,7 +193,7 @@ def test_frames_are_sliced_lazily(RE, docs, tmp_path):
 def test_collect_shards_from_a_writer_thread(RE, docs, tmp_path):
     writer, cam = _setup(RE, tmp_path, docs, block=5, blocks=4, frames_per_shard=8)
     RE(fly(cam, 1))
-    ds = open_run(writer.last_path).stream("oa")
+    ds = read_run(writer.last_path).stream("oa")
     n = 20
     assert ds["seq_num"].values.tolist() == list(range(1, n + 1))
     assert ds["time"].values.tolist() == cam.stamps

@@ -17,7 +17,7 @@ import xarray as xr
 import zarr
 
 from labctl.core.errors import DataError
-from labctl.data import RunWriter, open_run, recover
+from labctl.data import RunWriter, read_run, recover
 from labctl.data._store import _PADDED
 from tests.data.conftest import Five, Imager, read_plan
 
@@ -109,14 +109,14 @@ def test_sigkill_mid_run_leaves_an_openable_store_that_recover_completes(tmp_pat
     assert set(old) <= set(stored)
     emitted_time = dict(events)
     assert plain["time"].values.tolist() == [emitted_time[s] for s in stored]
-    assert open_run(path).stream().sizes["time"] == len(stored)
+    assert read_run(path).stream().sizes["time"] == len(stored)
 
     padded = [m for m in path.rglob("zarr.json") if _PADDED.search(m.read_bytes())]
     assert padded  # row counts were being updated in place when the process died
     report = recover(path)
     assert report.changed and report.stop["exit_status"] == "interrupted"
     assert not [m for m in path.rglob("zarr.json") if _PADDED.search(m.read_bytes())]
-    run = open_run(path)
+    run = read_run(path)
     assert run.stop["exit_status"] == "interrupted" and run.stop["reason"]
     ds = run.stream()
     seqs = ds["seq_num"].values.tolist()
@@ -147,18 +147,18 @@ def test_recover_rebuilds_rows_missing_from_arrays(RE, docs, tmp_path):
     _replay_into(writer, run_docs[27:], 10)  # 10 more events, journaled only: "crash"
     writer.close(flush=False)
     path = writer.last_path
-    assert open_run(path).stream().sizes["time"] == 25
+    assert read_run(path).stream().sizes["time"] == 25
 
     report = recover(path)
     assert report.restored == {"primary": 10} and report.rows == {"primary": 35}
-    ds = open_run(path).stream()
+    ds = read_run(path).stream()
     events = [d for n, d in run_docs if n == "event"][:35]
     assert ds["seq_num"].values.tolist() == [e["seq_num"] for e in events]
     assert np.array_equal(
         ds["five_temp"].values, [e["data"]["five_temp"] for e in events], equal_nan=True
     )
     assert ds["five_state"].values.tolist() == [e["data"]["five_state"] for e in events]
-    assert open_run(path).timestamps()["five_on"].values.tolist() == [
+    assert read_run(path).timestamps()["five_on"].values.tolist() == [
         e["timestamps"]["five_on"] for e in events
     ]
     assert not recover(path).changed
@@ -173,7 +173,7 @@ def test_recover_uses_the_journaled_stop_when_it_got_that_far(RE, docs, tmp_path
     writer.close(flush=False)
     report = recover(writer.last_path)
     assert report.stop == docs.all[-1][1]
-    assert open_run(writer.last_path).stream().sizes["time"] == 5
+    assert read_run(writer.last_path).stream().sizes["time"] == 5
 
 
 def test_recover_refuses_what_is_not_a_labctl_run(tmp_path):
@@ -183,7 +183,7 @@ def test_recover_refuses_what_is_not_a_labctl_run(tmp_path):
     with pytest.raises(DataError, match="not a labctl run"):
         recover(tmp_path / "other.zarr")
     with pytest.raises(DataError):
-        open_run(tmp_path / "other.zarr")
+        read_run(tmp_path / "other.zarr")
 
 
 def test_recover_after_a_crash_between_metadata_writes(RE, docs, tmp_path):
@@ -196,14 +196,14 @@ def test_recover_after_a_crash_between_metadata_writes(RE, docs, tmp_path):
     root = zarr.open_group(path, mode="r+", use_consolidated=False)
     del root.attrs["stop"]  # and the rewrite drops the consolidated metadata
     root["primary/five_temp"].resize((47,))
-    ds = open_run(path).stream()
+    ds = read_run(path).stream()
     assert ds.sizes["time"] == 47  # every stream cut to the rows all arrays hold
     with pytest.raises(ValueError):
         xr.open_zarr(path, group="primary", consolidated=False)
     report = recover(path)
     assert report.rows == {"primary": 50}
     assert report.stop == docs.of("stop")[0]  # the RunEngine got that far: journaled
-    ds = open_run(path).stream()
+    ds = read_run(path).stream()
     events = docs.of("event")
     assert np.array_equal(
         ds["five_temp"].values, [e["data"]["five_temp"] for e in events], equal_nan=True

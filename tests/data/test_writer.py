@@ -20,7 +20,7 @@ from event_model import DocumentNames, schema_validators
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from labctl.data import RunWriter, open_run
+from labctl.data import RunWriter, read_run
 from labctl.data import writer as writer_module
 from labctl.data.journal import is_ref, read_journal
 from tests.data.conftest import Five, Imager, read_plan
@@ -62,7 +62,7 @@ def test_10000_events_of_five_signals_read_back_exactly(RE, docs, tmp_path):
     RE.subscribe(writer)
     RE.subscribe(docs)
     RE(read_plan(Five(name="five"), 10_000, md={"sample": {"name": "mouse-3"}}))
-    run = open_run(writer.last_path)
+    run = read_run(writer.last_path)
     (start,) = docs.of("start")
     (stop,) = docs.of("stop")
     assert run.uid == start["uid"]
@@ -88,7 +88,7 @@ def test_nan_strings_bools_and_integers_round_trip(RE, docs, tmp_path):
     RE.subscribe(writer)
     RE.subscribe(docs)
     RE(read_plan(Five(name="five"), 200))
-    ds = check_stream(open_run(writer.last_path), docs)
+    ds = check_stream(read_run(writer.last_path), docs)
     assert np.isnan(ds["five_temp"].values[[96, 193]]).all()
     assert ds["five_state"].values[:2].tolist() == ["state-1", "state-2"]
     assert ds["five_on"].dtype == bool and ds["five_count"].dtype == np.int64
@@ -125,7 +125,7 @@ def test_plain_xarray_opens_each_stream(RE, docs, tmp_path):
         if doc["node_type"] == "array":
             exact = ArrayV3Metadata.from_dict(doc).to_buffer_dict(default_buffer_prototype())
             assert meta.read_bytes() == exact["zarr.json"].to_bytes(), meta
-    run = open_run(path)
+    run = read_run(path)
     assert sorted(run.streams) == ["camera", "primary"]
     check_stream(run, docs, "camera")
     check_stream(run, docs, "primary")
@@ -160,7 +160,7 @@ def test_failed_and_aborted_runs_keep_data_and_exit_status(RE, docs, tmp_path):
 
     with pytest.raises(RuntimeError):
         RE(failing())
-    failed = open_run(writer.last_path)
+    failed = read_run(writer.last_path)
     assert failed.stop["exit_status"] == "fail" and "coil" in failed.stop["reason"]
     assert failed.stream().sizes["time"] == 1
 
@@ -175,7 +175,7 @@ def test_failed_and_aborted_runs_keep_data_and_exit_status(RE, docs, tmp_path):
     with pytest.raises(RunEngineInterrupted):
         RE(pausing())
     RE.abort("operator")
-    aborted = open_run(writer.last_path)
+    aborted = read_run(writer.last_path)
     assert aborted.stop["exit_status"] == "abort"
     check_stream(aborted, docs)
     assert writer.current_path is None
@@ -217,7 +217,7 @@ def test_several_descriptors_in_one_stream_and_configuration(tmp_path):
     )
     writer("event", d1.compose_event(data={"t": 4.0}, timestamps={"t": 22.0}))
     writer("stop", bundle.compose_stop())
-    run = open_run(writer.last_path)
+    run = read_run(writer.last_path)
     ds = run.stream()
     assert ds["t"].values.tolist() == [0.0, 1.0, 2.0, 9.0, 4.0]
     assert ds["flag"].values.tolist() == [False, False, False, True, False]
@@ -242,7 +242,7 @@ def test_writes_whole_chunks_not_one_write_per_event(RE, tmp_path, monkeypatch):
     RE.subscribe(writer)
     RE(read_plan(Five(name="five"), 500))
     assert len(calls) <= 2  # the final flush (a slow machine may add one timed flush)
-    assert open_run(writer.last_path).stream().sizes["time"] == 500
+    assert read_run(writer.last_path).stream().sizes["time"] == 500
 
 
 def test_a_busy_run_is_flushed_by_the_runengine_thread(RE, tmp_path, monkeypatch):
@@ -336,7 +336,7 @@ def test_event_pages_become_rows_and_are_journaled(RE, docs, tmp_path):
         yield from bps.close_run()
 
     RE(plan())
-    run = open_run(writer.last_path)
+    run = read_run(writer.last_path)
     ds = run.stream("fast")
     assert ds["det-a"].values.tolist() == [1.5, 2.5, 1.5, 2.5]
     assert ds["time"].values.tolist() == [t for p in docs.of("event_page") for t in p["time"]]

@@ -15,7 +15,7 @@ from labctl.core.transport import open_transport
 from labctl.devices.amf import AMFDriver, AMFFault, AMFGenerator
 from labctl.devices.drivers.ambrell_easyheat import AmbrellEasyHeat
 from labctl.simulators.instruments.ambrell_easyheat import AmbrellEasyHeatEmulator
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.world import SimWorld
 
 CAL = {230e3: 0.040, 354e3: 0.035, 20e3: 0.050}  # Hz -> kA/m per A
 

@@ -9,7 +9,7 @@ from bluesky import preprocessors as bpp
 from labctl.core.clock import SimClock, install_sleep_handler
 from labctl.core.errors import ConfigError, DataError, InstrumentError, LimitError
 from labctl.core.limits import BenchLimits
-from labctl.data import RunWriter, open_run
+from labctl.data import RunWriter, read_run
 from labctl.devices.camera import CameraDriver
 from labctl.devices.fluorescence import FluorescenceCamera, FluorescenceDriver
 from labctl.devices.optoacoustic import OptoacousticCamera, OptoacousticDriver
@@ -17,8 +17,8 @@ from labctl.plans.imaging import stream_frames
 from labctl.simulators.instruments.cameras import SimCamera
 from labctl.simulators.instruments.fluo_camera import SimFluorescenceCamera
 from labctl.simulators.instruments.oa_camera import SimMSOT
-from labctl.simulators.tumor import MouseTumor, TumorParams
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.tumor import MouseTumor, TumorParams
+from labctl.simulators.physics.world import SimWorld
 
 
 class _Clocked:
@@ -135,7 +135,7 @@ def test_streaming_writes_every_frame_to_the_run_store(clock, tmp_path):
     RE.subscribe(lambda name, doc: docs.append(name))
     counts = RE(stream_frames(dev, frames=300, flush_period=0.2)).plan_result
     assert counts == {"written": 300, "skipped": 0, "on_disk": 300}
-    run = open_run(writer.last_path)
+    run = read_run(writer.last_path)
     ds = run.stream("cam")
     frames = ds["cam_frame"].values
     assert frames.shape == (300, 48, 64)

@@ -16,7 +16,7 @@ from labctl.core.transport import open_transport
 from labctl.devices.drivers.thorlabs_itc4000 import ThorlabsITC4000
 from labctl.devices.laser import Laser, LaserDriver, spot_area_cm2
 from labctl.simulators.instruments.thorlabs_itc4000 import ITC4000Emulator
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.world import SimWorld
 
 AREA = math.pi * 0.4**2  # 8 mm spot, cm^2
 

@@ -16,8 +16,8 @@ from labctl.core.transport import open_transport
 from labctl.devices.drivers.neoptix_reflex import NeoptixReflex
 from labctl.devices.thermometer import FiberOpticThermometer, ThermometerDriver
 from labctl.simulators.instruments.neoptix_reflex import NeoptixReflexEmulator
-from labctl.simulators.probes import FiberProbe
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.probes import FiberProbe
+from labctl.simulators.physics.world import SimWorld
 
 ROLES = {1: "tumor", 2: "rectal", 4: "skin"}
 

@@ -6,16 +6,18 @@ import threading
 import pytest
 from bluesky.utils import RunEngineInterrupted
 
-from labctl.data import open_run
+from labctl.data import read_run
 from labctl.plans import magnetic_hyperthermia, photothermal_therapy
 
 
 def start_heating_run(bench, kind):
     if kind == "amf":
-        return magnetic_hyperthermia(bench.amf, bench.thermo, target=43, hold=1800,
-                                     frequency=230e3, max_field=12)
-    return photothermal_therapy(bench.laser, bench.thermo, duration=1800, target=41.0,
-                                max_irradiance=0.5)
+        return magnetic_hyperthermia(
+            bench.amf, bench.thermo, target=43, hold=1800, frequency=230e3, max_field=12
+        )
+    return photothermal_therapy(
+        bench.laser, bench.thermo, duration=1800, target=41.0, max_irradiance=0.5
+    )
 
 
 def pause_during_heating(bench, after_s=120.0):
@@ -37,7 +39,7 @@ def assert_off_and_stored(bench):
     assert bench.twin.world.truth()["field_A_m"] == 0.0
     emitted = bench.docs.stream("primary")
     assert len(emitted) > 60  # heating had been going on for minutes
-    run = open_run(bench.last_run_path)
+    run = read_run(bench.last_run_path)
     stored = run.stream("primary")
     assert stored.sizes["time"] == len(emitted)
     assert list(stored["thermo_tumor"].values) == [e["data"]["thermo_tumor"] for e in emitted]

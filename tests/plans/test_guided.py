@@ -5,7 +5,7 @@ import pytest
 from bluesky import plan_stubs as bps
 
 from labctl.core.errors import ConfigError, LimitError
-from labctl.data import open_run
+from labctl.data import read_run
 from labctl.plans import image_guided_hyperthermia, oa_thermometry_calibration
 from tests.plans.conftest import _bench
 
@@ -65,7 +65,7 @@ def test_calibration_against_the_fiber_probe(guided):
     # the tumor is water-like tissue: the Grueneisen slope comes out as theory says
     assert cal.slope_per_K == pytest.approx(cal.slope_theory_per_K, rel=0.05)
     assert cal.residual_C < 0.3
-    run = open_run(cal_run)
+    run = read_run(cal_run)
     assert run.stream("primary")["thermometry_ratio"].shape[0] == cal.n_points
     assert run.stream("analysis")["oa_thermometry_slope_per_K"].values[0] == pytest.approx(
         cal.slope_per_K
@@ -102,7 +102,7 @@ def test_protocol_runs_end_to_end_and_stores_everything(guided):
     assert result.post.stats["agent_roi_mean"] == pytest.approx(
         result.pre.stats["agent_roi_mean"], rel=0.05
     )
-    run = open_run(bench.last_run_path)
+    run = read_run(bench.last_run_path)
     assert run.streams == ["baseline", "oa_pre", "oa_thermometry", "primary", "oa_post", "analysis"]
     pre, post = run.stream("oa_pre"), run.stream("oa_post")
     assert pre["oa_stack"].shape == (1, 16, 128, 128)

@@ -23,9 +23,17 @@ def true_sar_W_per_g(bench, frequency_Hz, field_kA_m):
 
 def test_sar_three_methods_recover_the_true_sar(vial_bench):
     bench = vial_bench
-    result = bench.RE(sar_measurement(bench.amf, bench.thermo, frequency=230e3, field=8.0,
-                                      heat_time=300, cool_time=120,
-                                      sample=VIAL_SAMPLE)).plan_result
+    result = bench.RE(
+        sar_measurement(
+            bench.amf,
+            bench.thermo,
+            frequency=230e3,
+            field=8.0,
+            heat_time=300,
+            cool_time=120,
+            sample=VIAL_SAMPLE,
+        )
+    ).plan_result
     true_sar, truth = true_sar_W_per_g(bench, 230e3, 8.0)
     for method in (result.initial_slope, result.corrected_slope, result.box_lucas):
         assert method is not None
@@ -44,11 +52,25 @@ def test_sar_refuses_bad_sample_and_limits_before_anything_is_sent(vial_bench):
     bench = vial_bench
     sent = len(bench.transports["amf"].log.sent())
     with pytest.raises(ConfigError, match="iron mass"):
-        sar_measurement(bench.amf, bench.thermo, frequency=230e3, field=8, heat_time=10,
-                        cool_time=10, sample={"heat_capacity_J_per_K": 5})
+        sar_measurement(
+            bench.amf,
+            bench.thermo,
+            frequency=230e3,
+            field=8,
+            heat_time=10,
+            cool_time=10,
+            sample={"heat_capacity_J_per_K": 5},
+        )
     with pytest.raises(LimitError, match="H\\*f"):
-        sar_measurement(bench.amf, bench.thermo, frequency=354e3, field=15, heat_time=10,
-                        cool_time=10, sample=VIAL_SAMPLE)
+        sar_measurement(
+            bench.amf,
+            bench.thermo,
+            frequency=354e3,
+            field=15,
+            heat_time=10,
+            cool_time=10,
+            sample=VIAL_SAMPLE,
+        )
     assert len(bench.transports["amf"].log.sent()) == sent
 
 
@@ -57,8 +79,11 @@ def hyperthermia_run(tmp_path_factory):
     from tests.plans.conftest import _bench
 
     bench = _bench("sim-mouse.yaml", tmp_path_factory.mktemp("ht"))
-    result = bench.RE(magnetic_hyperthermia(bench.amf, bench.thermo, target=43, hold=1800,
-                                            frequency=230e3, max_field=12))
+    result = bench.RE(
+        magnetic_hyperthermia(
+            bench.amf, bench.thermo, target=43, hold=1800, frequency=230e3, max_field=12
+        )
+    )
     yield bench, result
     bench.close()
 
@@ -102,9 +127,18 @@ def test_hyperthermia_never_exceeds_max_field_and_ends_off(hyperthermia_run):
 
 def test_hyperthermia_stops_on_cem43_target(mouse_bench):
     bench = mouse_bench
-    result = bench.RE(magnetic_hyperthermia(bench.amf, bench.thermo, target=43, hold=1800,
-                                            frequency=230e3, max_field=12, stop_on="cem43",
-                                            cem43_target=10.0))
+    result = bench.RE(
+        magnetic_hyperthermia(
+            bench.amf,
+            bench.thermo,
+            target=43,
+            hold=1800,
+            frequency=230e3,
+            max_field=12,
+            stop_on="cem43",
+            cem43_target=10.0,
+        )
+    )
     _, dose = bench.docs.column("control_cem43")
     assert dose[-1] == pytest.approx(10.0, rel=0.01)
     assert result.plan_result.reason == "CEM43 target reached"
@@ -114,11 +148,20 @@ def test_hyperthermia_stops_on_cem43_target(mouse_bench):
 def test_hyperthermia_refuses_limits_up_front(mouse_bench):
     bench = mouse_bench
     with pytest.raises(LimitError):
-        magnetic_hyperthermia(bench.amf, bench.thermo, target=43, hold=60, frequency=354e3,
-                              max_field=15)
+        magnetic_hyperthermia(
+            bench.amf, bench.thermo, target=43, hold=60, frequency=354e3, max_field=15
+        )
     with pytest.raises(LimitError, match="tumor"):
-        magnetic_hyperthermia(bench.amf, bench.thermo, target=50, hold=60, frequency=230e3,
-                              max_field=12)
+        magnetic_hyperthermia(
+            bench.amf, bench.thermo, target=50, hold=60, frequency=230e3, max_field=12
+        )
     with pytest.raises(ConfigError, match="cem43_target"):
-        magnetic_hyperthermia(bench.amf, bench.thermo, target=43, hold=60, frequency=230e3,
-                              max_field=12, stop_on="cem43")
+        magnetic_hyperthermia(
+            bench.amf,
+            bench.thermo,
+            target=43,
+            hold=60,
+            frequency=230e3,
+            max_field=12,
+            stop_on="cem43",
+        )

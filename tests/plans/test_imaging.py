@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from labctl.bench import Bench
-from labctl.config import load_bench_config
+from labctl.config.bench_file import load_bench_config
 from labctl.core.errors import ConfigError
-from labctl.data import open_run
+from labctl.data import read_run
 from labctl.plans import fluorescence_timecourse, multispectral_optoacoustic, stream_frames
 from labctl.plans.imaging import DEFAULT_OA_WAVELENGTHS
 from tests.plans.conftest import BENCHES, Documents
@@ -44,7 +44,7 @@ def test_unmixing_recovers_the_true_agent_map_and_so2(tmp_path):
         assert np.nanmean(result.so2[tissue]) == pytest.approx(0.8, abs=0.05)
         # the agent-rich ROI is in the tumor, and the run holds the maps and the statistics
         assert truth["tumor"][result.roi].mean() > 0.9
-        run = open_run(bench.last_run_path)
+        run = read_run(bench.last_run_path)
         assert run.streams == ["primary", "unmixed", "analysis"]
         maps = run.stream("unmixed")
         assert maps["unmixed_icg"].shape == (1, 128, 128)
@@ -86,7 +86,7 @@ def test_streaming_1000_frames_at_100_fps_into_the_run(tmp_path):
         counts = bench.RE(stream_frames(fluo, frames=1000, flush_period=0.5)).plan_result
         assert counts == {"written": 1000, "skipped": 0, "on_disk": 1000}
         assert bench.clock.now() - t0 == pytest.approx(10.0, abs=0.05)
-        run = open_run(bench.last_run_path)
+        run = read_run(bench.last_run_path)
         ds = run.stream("fluo")
         frames = ds["fluo_frame"]
         assert frames.shape == (1000, 512, 640) and frames.dtype == np.uint16
@@ -147,7 +147,7 @@ def test_fluorescence_timecourse_shows_accumulation_and_washout(tmp_path):
         assert np.argmax(model) == np.argmax(specific) == 2
         # from the peak, the wash-out matches the model's interstitial clearance
         assert specific[3] / specific[2] == pytest.approx(model[3] / model[2], abs=0.1)
-        run = open_run(bench.last_run_path)
+        run = read_run(bench.last_run_path)
         assert run.stream("primary")["fluo_image"].shape == (4, 512, 640)
         assert run.stream("analysis")["timecourse_tbr"].values[0] == pytest.approx(out["tbr"])
         with pytest.raises(ConfigError, match="increasing"):

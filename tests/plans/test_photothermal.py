@@ -25,10 +25,19 @@ def test_pce_recovers_the_true_efficiency(vial_bench):
     bench = vial_bench
     power = 0.5
     truth = laser_truth(bench, power)
-    result = bench.RE(photothermal_conversion(
-        bench.laser, bench.thermo, power=power, heat_time=1800, cool_time=1200,
-        sample=VIAL_SAMPLE, absorbance=truth["absorbance"], q_dis=truth["q_dis_W"],
-        period=2.0)).plan_result
+    result = bench.RE(
+        photothermal_conversion(
+            bench.laser,
+            bench.thermo,
+            power=power,
+            heat_time=1800,
+            cool_time=1200,
+            sample=VIAL_SAMPLE,
+            absorbance=truth["absorbance"],
+            q_dis=truth["q_dis_W"],
+            period=2.0,
+        )
+    ).plan_result
     assert result.eta == pytest.approx(truth["pce"], rel=0.05)
     stored = bench.docs.stream("analysis")[0]["data"]
     assert stored["pce_eta"] == pytest.approx(result.eta)
@@ -39,8 +48,7 @@ def test_pce_recovers_the_true_efficiency(vial_bench):
 
 def test_ptt_open_loop_at_fixed_irradiance_records_dose(mouse_bench):
     bench = mouse_bench
-    result = bench.RE(photothermal_therapy(bench.laser, bench.thermo, duration=300,
-                                           irradiance=0.3))
+    result = bench.RE(photothermal_therapy(bench.laser, bench.thermo, duration=300, irradiance=0.3))
     t, T = bench.docs.column("thermo_tumor")
     assert T[-1] > T[0] + 1.0  # the tumor warms under 0.3 W/cm^2 (about the skin MPE)
     assert t[-1] - t[0] == pytest.approx(300, abs=2)
@@ -52,8 +60,11 @@ def test_ptt_open_loop_at_fixed_irradiance_records_dose(mouse_bench):
 
 def test_ptt_closed_loop_holds_target(mouse_bench):
     bench = mouse_bench
-    bench.RE(photothermal_therapy(bench.laser, bench.thermo, duration=900, target=41.0,
-                                  max_irradiance=1.5))
+    bench.RE(
+        photothermal_therapy(
+            bench.laser, bench.thermo, duration=900, target=41.0, max_irradiance=1.5
+        )
+    )
     t, T = bench.docs.column("thermo_tumor")
     late = t >= t[0] + 600
     assert np.abs(T[late] - 41.0).max() < 0.5
@@ -70,6 +81,13 @@ def test_ptt_refuses_bad_requests_before_anything_is_sent(mouse_bench):
     with pytest.raises(ConfigError, match="exactly one"):
         photothermal_therapy(bench.laser, bench.thermo, duration=60)
     with pytest.raises(ConfigError, match="absorbance"):
-        photothermal_conversion(bench.laser, bench.thermo, power=0.5, heat_time=10,
-                                cool_time=10, sample=VIAL_SAMPLE, absorbance=0)
+        photothermal_conversion(
+            bench.laser,
+            bench.thermo,
+            power=0.5,
+            heat_time=10,
+            cool_time=10,
+            sample=VIAL_SAMPLE,
+            absorbance=0,
+        )
     assert len(bench.transports["laser"].log.sent()) == sent

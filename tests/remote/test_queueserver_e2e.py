@@ -35,7 +35,7 @@ from bluesky_queueserver_api.comm_base import (  # noqa: E402
 )
 from bluesky_queueserver_api.zmq import REManagerAPI  # noqa: E402
 
-from labctl.data import open_run  # noqa: E402
+from labctl.data import read_run  # noqa: E402
 from labctl.remote.services import close_api  # noqa: E402
 from labctl.remote.stack import Stack  # noqa: E402
 from labctl.remote.tiled_serve import run_key  # noqa: E402
@@ -137,7 +137,7 @@ def _check_runs(client, stack, submitted):
         assert run.metadata["start"]["protocol"] == protocol
         assert run.metadata["stop"]["exit_status"] == "success"
         served = run["primary"]["thermo_sample"].read()
-        local = open_run(next(stack.data_dir.glob(f"*/{by_uid[uid]}.zarr")))
+        local = read_run(next(stack.data_dir.glob(f"*/{by_uid[uid]}.zarr")))
         np.testing.assert_array_equal(served, local.stream("primary")["thermo_sample"].values)
         assert len(served) > 20 and run["primary"]["thermo_sample"].metadata["units"] == "degC"
     mh = client[by_uid[submitted[1]["run_uids"][0]]]

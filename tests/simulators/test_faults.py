@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from labctl.bench import Bench
-from labctl.config import load_bench_config
+from labctl.config.bench_file import load_bench_config
 from labctl.core.clock import SimClock
 from labctl.core.errors import ConfigError, TransportError
 from labctl.core.transport import SimTransport
@@ -16,9 +16,9 @@ from labctl.devices.drivers.ambrell_easyheat import AMFFault
 from labctl.devices.drivers.neoptix_reflex import NeoptixReflex
 from labctl.simulators.faults import Fault, FaultController, FaultInjector
 from labctl.simulators.instruments.neoptix_reflex import NeoptixReflexEmulator
-from labctl.simulators.probes import FiberProbe
-from labctl.simulators.sample import make_sample
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.probes import FiberProbe
+from labctl.simulators.physics.sample import make_sample
+from labctl.simulators.physics.world import SimWorld
 
 BENCHES = Path(__file__).resolve().parents[2] / "examples" / "benches"
 

@@ -24,10 +24,25 @@ pytestmark = pytest.mark.subprocess
 def served(tmp_path_factory):
     ports = tmp_path_factory.mktemp("serve") / "ports.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labctl", "sim", "serve", "--bench", str(MOUSE),
-         "--ports-file", str(ports), "--speed", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "labctl",
+            "sim",
+            "serve",
+            "--bench",
+            str(MOUSE),
+            "--ports-file",
+            str(ports),
+            "--speed",
+            "10",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.monotonic() + 60
     while not ports.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -70,8 +85,9 @@ def test_plain_pyserial_reads_four_channels_and_prompt(served):
 def test_plain_pyvisa_identity_and_error_queue(served):
     _, addresses = served
     rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(addresses["laser"], read_termination="\n",
-                            write_termination="\n", timeout=2000)
+    inst = rm.open_resource(
+        addresses["laser"], read_termination="\n", write_termination="\n", timeout=2000
+    )
     try:
         idn = inst.query("*IDN?")
         err = inst.query("SYST:ERR?")
@@ -102,9 +118,22 @@ def test_labctl_drivers_over_tcp(served):
 def test_stops_cleanly_on_sigterm(tmp_path):
     ports = tmp_path / "ports.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labctl", "sim", "serve", "--bench", str(MOUSE),
-         "--ports-file", str(ports)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "labctl",
+            "sim",
+            "serve",
+            "--bench",
+            str(MOUSE),
+            "--ports-file",
+            str(ports),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 60
     while not ports.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -7,7 +7,7 @@ import pytest
 from labctl.core.clock import SimClock
 from labctl.core.errors import ConfigError, InstrumentError, InterlockError, TransportError
 from labctl.devices.drivers.ambrell_easyheat import AmbrellEasyHeat, AMFFault, AMFStatus
-from tests.devices.drivers.conversation import expect_conversation
+from labctl.testing.conversation import expect_conversation
 
 OK = b"1,OK\r\n"
 STAT = b"1,stat\r"
@@ -205,9 +205,7 @@ def test_stale_input_is_discarded_before_a_command():
 
 def _ramp(*currents, heating="1"):
     """Settle polls: the status line alone (faults are read only after a trip)."""
-    return [
-        (STAT, f"1,{heating},200.0,{amps},0,230,1,1\r\n".encode()) for amps in currents
-    ]
+    return [(STAT, f"1,{heating},200.0,{amps},0,230,1,1\r\n".encode()) for amps in currents]
 
 
 def test_wait_for_current_polls_on_the_clock():

@@ -7,7 +7,7 @@ import pytest
 from labctl.core.clock import SimClock
 from labctl.core.errors import InstrumentError, LimitError, TransportError
 from labctl.devices.drivers.neoptix_reflex import NeoptixReflex, ReflexError, StreamReading
-from tests.devices.drivers.conversation import ConversationError, expect_conversation
+from labctl.testing.conversation import ConversationError, expect_conversation
 
 IDENTITY = (
     b"Model: Neoptix ReFlex\rSerial: R4-0042\rInternal Software: V1.21\r"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from labctl.bench import Bench
-from labctl.config import load_bench_config
+from labctl.config.bench_file import load_bench_config
 from labctl.core.clock import SimClock, WallClock
 from labctl.core.errors import ConfigError, InstrumentError
-from labctl.data import RunWriter, open_run
+from labctl.data import RunWriter, read_run
 from labctl.devices.drivers import pylablib_camera
 from labctl.devices.drivers.pylablib_camera import PylablibCamera, open_pylablib_camera
 from labctl.devices.fluorescence import FluorescenceCamera
@@ -194,7 +194,7 @@ def test_device_over_the_adapter_steps_and_streams(tmp_path):
     assert fake.attributes["AdcAnalogGain"] == "Medium"
     counts = RE(stream_frames(device, frames=40, flush_period=0.01)).plan_result
     assert counts["written"] == 40
-    frames = open_run(writer.last_path).stream("nirvana")["nirvana_frame"].values
+    frames = read_run(writer.last_path).stream("nirvana")["nirvana_frame"].values
     assert (frames[:, 0, 0] == np.arange(40)).all()
 
 

@@ -7,7 +7,7 @@ import pytest
 from labctl.core.clock import SimClock
 from labctl.core.errors import InstrumentError, InterlockError, TransportError
 from labctl.devices.drivers.thorlabs_itc4000 import TRIP_NAMES, ThorlabsITC4000
-from tests.devices.drivers.conversation import expect_conversation
+from labctl.testing.conversation import expect_conversation
 
 ERR = b"SYST:ERR?\n"
 NO_ERROR = (ERR, b'+0,"No error"\n')

@@ -9,7 +9,7 @@ import pytest
 from labctl.core.clock import SimClock
 from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.ambrell_easyheat import AmbrellEasyHeatEmulator
-from labctl.simulators.world import SampleModel, SimWorld
+from labctl.simulators.physics.world import SampleModel, SimWorld
 
 CAL = {230e3: 0.040, 354e3: 0.035, 20e3: 0.050}  # Hz -> kA/m per A
 

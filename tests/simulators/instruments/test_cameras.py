@@ -7,11 +7,11 @@ import pytest
 
 from labctl.core.clock import SimClock
 from labctl.core.errors import InstrumentError
-from labctl.simulators.imaging import grueneisen
 from labctl.simulators.instruments.fluo_camera import SimFluorescenceCamera
 from labctl.simulators.instruments.oa_camera import SimMSOT
-from labctl.simulators.tumor import MouseTumor, TumorParams
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.imaging import grueneisen
+from labctl.simulators.physics.tumor import MouseTumor, TumorParams
+from labctl.simulators.physics.world import SimWorld
 
 
 def world(mode="lockstep", **params):

@@ -10,8 +10,8 @@ import pytest
 from labctl.core.clock import SimClock
 from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.neoptix_reflex import NeoptixReflexEmulator
-from labctl.simulators.probes import FiberProbe
-from labctl.simulators.world import SimWorld
+from labctl.simulators.physics.probes import FiberProbe
+from labctl.simulators.physics.world import SimWorld
 
 
 class TableSample:

@@ -9,7 +9,7 @@ import pytest
 from labctl.core.clock import SimClock
 from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.thorlabs_itc4000 import ITC4000Emulator
-from labctl.simulators.world import SampleModel, SimWorld
+from labctl.simulators.physics.world import SampleModel, SimWorld
 
 AREA_CM2 = math.pi * 0.4**2  # 8 mm spot
 
@@ -279,7 +279,7 @@ def test_constructor_checks_limit():
 
 
 def test_heats_the_project_vial_sample_only_while_lasing():
-    from labctl.simulators.sample import make_sample
+    from labctl.simulators.physics.sample import make_sample
 
     clock = SimClock("lockstep", start=0.0)
     world = SimWorld(clock, make_sample("vial"), seed=0)

@@ -1,0 +1,22 @@
+"""Tools for testing drivers, emulators and benches, installed with labctl.
+
+- :mod:`labctl.testing.conversation`: conversation tables for drivers
+  (:func:`expected_protocol`).
+- :mod:`labctl.testing.fault_matrix`: every fault against every plan on the simulated
+  bench, checking that outputs end off and no data is lost.
+"""
+
+from __future__ import annotations
+
+from labctl._lazy import lazy_exports
+
+__all__ = ["expected_protocol", "expect_conversation", "ConversationError"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "expected_protocol": "labctl.testing.conversation",
+        "expect_conversation": "labctl.testing.conversation",
+        "ConversationError": "labctl.testing.conversation",
+    },
+)
