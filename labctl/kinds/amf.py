@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field
 
-from labctl.kinds.base import DeviceEntry, Kind
+from labctl.core.units import Quantity
+from labctl.kinds.base import DeviceEntry, Kind, format_info
 
 __all__ = ["AMFEntry", "AMFKind", "KIND"]
 
@@ -19,7 +20,7 @@ class AMFEntry(DeviceEntry):
     fault_kinds: ClassVar[tuple[str, ...]] = ("coolant_loss", "generator_trip")
 
     driver: str = "ambrell_easyheat"
-    coil_calibration: dict[PositiveFloat, PositiveFloat] = Field(
+    coil_calibration: dict[Quantity("Hz", gt=0, le=1e7), Quantity("kA/m/A", gt=0, le=10)] = Field(
         ..., description="frequency (Hz) -> field per coil current (kA/m per A)"
     )
 
@@ -42,8 +43,6 @@ class AMFKind(Kind):
         lines = []
         identity = getattr(driver, "identity", None)
         if callable(identity):
-            from labctl.kinds.base import format_info
-
             lines.append("identity: " + format_info(identity()))
         lines.append(
             f"status: heating {'ON' if st.heating else 'off'}, setpoint "

@@ -19,7 +19,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
     PrivateAttr,
     create_model,
     field_validator,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from labctl.core.errors import ConfigError
+from labctl.core.units import Quantity
 from labctl.kinds.plugins import driver_class, load_object
 
 __all__ = [
@@ -61,13 +61,21 @@ class FaultEntry(BaseModel):
         "coolant_loss",
         "generator_trip",
     ]
-    at_s: float = Field(0.0, ge=0.0, description="clock time after the bench starts, s")
-    duration_s: PositiveFloat | None = Field(None, description="cleared after this long, s")
+    at_s: Quantity("s", ge=0.0, le=1e7) = Field(
+        0.0, description="clock time after the bench starts, s"
+    )
+    duration_s: Quantity("s", gt=0, le=1e7) | None = Field(
+        None, description="cleared after this long, s"
+    )
     role: str | None = Field(None, description="probe faults: the thermometer role")
-    value: float | None = Field(None, description="probe_stuck: the frozen reading, C")
-    p: float = Field(1.0, ge=0.0, le=1.0, description="drop/garble probability per byte")
+    value: Quantity("degC", ge=-50, le=150) | None = Field(
+        None, description="probe_stuck: the frozen reading, C"
+    )
+    p: Quantity("dimensionless", ge=0.0, le=1.0) = Field(
+        1.0, description="drop/garble probability per byte"
+    )
     direction: Literal["in", "out", "both"] = "out"
-    delay_s: PositiveFloat = 1.0
+    delay_s: Quantity("s", gt=0, le=3600) = 1.0
 
 
 class DeviceEntry(BaseModel):
@@ -87,7 +95,7 @@ class DeviceEntry(BaseModel):
     sim_address: str | None = Field(
         None, description="in sim mode, use this address instead of sim://<name>"
     )
-    timeout_s: PositiveFloat = 1.0
+    timeout_s: Quantity("s", gt=0, le=600) = 1.0
     sim: dict[str, Any] = Field(
         default_factory=dict, description="extra emulator options (simulated benches)"
     )

@@ -4,8 +4,9 @@ real bench the driver opens the camera through its vendor library."""
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, field_validator
+from pydantic import Field, field_validator
 
+from labctl.core.units import Quantity
 from labctl.kinds.base import DeviceEntry, Kind, format_info
 
 __all__ = [
@@ -41,7 +42,7 @@ class CameraEntry(DeviceEntry):
         None, description="initial ROI [hstart, hend, vstart, vend(, hbin, vbin)], pixels"
     )
     stream_buffer: int = Field(200, ge=2, description="camera buffer while streaming, frames")
-    frame_timeout_s: PositiveFloat = Field(
+    frame_timeout_s: Quantity("s", gt=0, le=3600) = Field(
         10.0, description="how long a step acquisition may exceed its nominal time, s"
     )
 
@@ -67,10 +68,10 @@ class FluorescenceEntry(CameraEntry):
     """``kind: fluorescence``: exposure, gain, excitation and emission filter."""
 
     driver: str = "sim_fluorescence"
-    exposure_s: PositiveFloat = 0.02
-    gain: PositiveFloat = 1.0
-    excitation_nm: float = Field(808.0, ge=400, le=2000)
-    irradiance_mW_cm2: float = Field(50.0, ge=0)
+    exposure_s: Quantity("s", gt=0, le=3600) = 0.02
+    gain: Quantity("dimensionless", gt=0, le=1e6) = 1.0
+    excitation_nm: Quantity("nm", ge=400, le=2000) = 808.0
+    irradiance_mW_cm2: Quantity("mW/cm^2", ge=0, le=1e4) = 50.0
     filter: str | None = Field(None, description="emission filter name (default: the camera's)")
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, PositiveFloat
-
+from labctl.core.units import Quantity
 from labctl.kinds.base import DeviceEntry, Kind, format_info
 
 __all__ = ["LaserEntry", "LaserKind", "KIND"]
@@ -23,11 +22,11 @@ class LaserEntry(DeviceEntry):
     )
 
     driver: str = "thorlabs_itc4000"
-    wavelength_nm: float = Field(808.0, ge=400, le=2000)
-    spot_diameter_mm: PositiveFloat = 8.0
-    slope_W_per_A: PositiveFloat = 1.0
-    threshold_A: float = Field(0.5, ge=0)
-    current_limit_A: PositiveFloat = 4.0
+    wavelength_nm: Quantity("nm", ge=400, le=2000) = 808.0
+    spot_diameter_mm: Quantity("mm", gt=0, le=100) = 8.0
+    slope_W_per_A: Quantity("W/A", gt=0, le=100) = 1.0
+    threshold_A: Quantity("A", ge=0, le=100) = 0.5
+    current_limit_A: Quantity("A", gt=0, le=100) = 4.0
 
 
 class LaserKind(Kind):

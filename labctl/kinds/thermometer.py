@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labctl.core.errors import ConfigError
+from labctl.core.units import Quantity
 from labctl.kinds.base import DeviceEntry, Kind, format_info
 
 __all__ = ["ThermometerEntry", "ProbeSimEntry", "ThermometerKind", "KIND"]
@@ -19,10 +20,10 @@ class ProbeSimEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     position: str | None = None
-    tau_s: PositiveFloat = 0.5
-    noise_C: float = Field(0.05, ge=0)
-    resolution_C: PositiveFloat = 0.1
-    offset_C: float = 0.0
+    tau_s: Quantity("s", gt=0, le=3600) = 0.5
+    noise_C: Quantity("delta_degC", ge=0, le=10) = 0.05
+    resolution_C: Quantity("delta_degC", gt=0, le=10) = 0.1
+    offset_C: Quantity("delta_degC", ge=-10, le=10) = 0.0
 
 
 class ThermometerEntry(DeviceEntry):
