@@ -71,13 +71,12 @@ VALID = {
         b"C:2;T: +24.5\r",
     ],
     "amf": [
-        b"1,1,200.0,198,812,230,12,3\r\n",
-        b"1,0\r\n",
-        b"1,OK\r\n",
-        b"1,600\r\n",
-        b"1,230,354\r\n",
-        b"1,ERR,6\r\n",
-        b"amps - x\r\n1,OK\r\n",
+        b"\r\n1,1,280.0,280.0,1006,286,0,972\r\n",
+        b"\r\n0\r\n",
+        b"\r\n600\r\n",
+        b"\r\n12345\r\n",
+        b"\r\n220.0,53.6,421.2,87.9,62.8\r\n",
+        b"\r\namps - x\r\nhoff - y\r\n",
     ],
     "itc": [
         b"1.500000E+00\n",
@@ -124,7 +123,7 @@ def framed(kind: str):
             lambda a: b"".join(line + b"\r" for line in a[0]) + a[1]
         )
     if kind == "amf":
-        head = st.sampled_from([b"1,", b"2,", b"", b"1,ERR,"])
+        head = st.sampled_from([b"\r\n1,", b"\r\n2,", b"\r\n", b"1,", b""])
         return st.tuples(head, text).map(lambda a: a[0] + a[1] + b"\r\n")
     return text.map(lambda t: t + b"\n")
 
@@ -154,7 +153,8 @@ AMF_CALLS = {
     "faults": lambda d: d.faults(),
     "status": lambda d: d.status(),
     "max_current": lambda d: d.max_current(),
-    "frequencies": lambda d: d.frequencies(),
+    "system_id": lambda d: d.system_id(),
+    "unit_status": lambda d: d.unit_status(),
     "help": lambda d: d.help(),
     "heat_off": lambda d: d.heat_off(),
     "clear_faults": lambda d: d.clear_faults(),
