@@ -63,10 +63,10 @@ VALID = {
     "neoptix": [
         b"+24.3\r+24.5\r---.-\r+24.4\r*",
         b"b:32.2\r*",
-        b"Err4",
-        b"Model: X\rScanning rate: Fast\rCH1: Enabled: Yes, Offset: +0.0\r"
-        b"CH2: Enabled: No, Offset: -1.5\rCH3: Enabled: Yes, Offset: +0.0\r"
-        b"CH4: Enabled: Yes, Offset: +2.0\r*",
+        b"Err2",
+        b"Model: FOB100\rScanning rate: Fast\rChannel\tZero\tSpan\tEnabled\tTemperature offset\r"
+        b"1\t-100.0\t350.0\tYes\t+0000.0\r2\t-100.0\t350.0\tNo\t-0001.5\r"
+        b"3\t-100.0\t350.0\tYes\t+0000.0\r4\t-100.0\t350.0\tYes\t+0002.0\r*",
         b"CH1: power:2.61, x\rCH2: power:0.5, x\rCH3: power:2.3, x\rCH4: power:1.0, x\r*",
         b"C:2;T: +24.5\r",
     ],
@@ -118,7 +118,7 @@ def framed(kind: str):
     }[kind]
     text = st.text(alphabet=chars, max_size=40).map(lambda t: t.encode("latin-1"))
     if kind == "neoptix":
-        end = st.sampled_from([b"*", b"Err1", b"Err4", b"Err", b""])
+        end = st.sampled_from([b"*", b"Err1", b"Err2", b"Err", b""])
         return st.tuples(st.lists(text, max_size=5), end).map(
             lambda a: b"".join(line + b"\r" for line in a[0]) + a[1]
         )

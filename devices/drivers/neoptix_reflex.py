@@ -2,7 +2,8 @@
 
 Sources: the Omega FOB100 manual, sections 5.2-5.4, and the Omega HHTFO user's guide,
 sections 6.2-6.3 (OEM Neoptix units, the ReFlex command set); drmittelstein's
-thermal_control (MATLAB against a real ReFlex) reads ``t`` the same way.  Every command
+thermal_control (MATLAB against a real ReFlex) reads the first line of ``t`` and finds
+the unit by ``ReFlex`` in the first line of ``i``.  Every command
 ends with CR; characters are not echoed; a successful command ends with the prompt
 ``*``, a failed one with ``Errx`` instead, and the host must send nothing before either
 arrives.  On a 1-channel model the channel index is omitted.  A single argument follows

@@ -17,7 +17,10 @@ for a channel without a valid reading.  Arguments follow the command letter dire
   ``s[i j]`` analog span (1.0-1000.0), ``z[i j]`` analog zero (-100.0-1000.0, default
   -100.0), ``b``, ``e``, ``f``, ``q+``/``q-``, ``ta+``/``ta-``, ``uc``/``uf``, ``y``;
 - ``Err1`` answers temperature commands during the warm-up after power-on
-  (``warmup_s`` option).
+  (``warmup_s`` option);
+- the first line of ``i`` names the model (``model`` option, ``ReFlex`` by default):
+  drmittelstein's thermal_control, written against a real ReFlex, finds the unit by
+  looking for ``ReFlex`` in it (the FOB100 manual's example reads ``Model: FOB100``).
 
 Model, not documented: the error numbers other than the warm-up's ``Err1`` (``Err1``
 unknown command, ``Err2`` invalid argument, ``Err3`` not on this model, ``Err5`` ``f``
@@ -134,6 +137,7 @@ class NeoptixReflexEmulator(LineEmulator):
         probes: dict[int, Probe],
         warmup_s: float = 0.0,
         serial: str = "FOB111A",
+        model: str = "ReFlex",
     ) -> None:
         super().__init__(world, name=name)
         if channels not in (1, 2, 4):
@@ -154,6 +158,7 @@ class NeoptixReflexEmulator(LineEmulator):
         self.span = dict.fromkeys(self._ch, DEFAULT_SPAN)
         self.warmup_s = float(warmup_s)
         self.serial = str(serial)
+        self.model = str(model)
         self.dropped_lines = 0
         self._stream_t0 = 0.0
         self._stream_count = 0  # lines due since ta+ (sent or dropped)
@@ -342,7 +347,7 @@ class NeoptixReflexEmulator(LineEmulator):
     def _cmd_identity(self) -> str:
         scale = 1.8 if self.units == "f" else 1.0
         lines = [
-            "Model: FOB100",
+            f"Model: {self.model}",
             "Option:",
             f"NB Channel: {self.channels}",
             f"Mode: {'Sleep Mode' if self.asleep else 'Continuous Scanning Mode'}",

@@ -286,3 +286,22 @@ def test_openwater_and_photonmover_settings_over_hislip(served_hislip):
     assert "*SAV 3\r\n" in sent and "MEAS:VOLT?\r\n" in sent
     times = [r["t"] for r in records]
     assert times == sorted(times)  # bench-clock times, in order
+
+
+def test_thermal_control_sequence_through_pyserial(served):
+    """drmittelstein's thermal_control (MATLAB, real ReFlex): ``query('i')`` must contain
+    ``ReFlex``; ``query('t')`` takes the first line as the temperature, then flushes."""
+    _, addresses = served
+    port = serial.serial_for_url(addresses["thermo"], timeout=2)
+    try:
+        port.write(b"i\r")
+        first = port.read_until(b"\r")
+        port.read_until(b"*")
+        port.write(b"t\r")
+        reading = float(port.read_until(b"\r").strip())
+        rest = port.read_until(b"*")
+    finally:
+        port.close()
+    assert b"ReFlex" in first
+    assert 20.0 < reading < 45.0  # above the script's 20 C validity threshold
+    assert rest.endswith(b"*")
