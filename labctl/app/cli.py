@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 2 invalid input (a bench or protocol file, a run that cannot be
 found, a missing optional package); 3 a run failed or was aborted, or a device did not
-answer; 130 interrupted (Ctrl-C).  Errors of labctl's own tree print one message, no
+answer; 130 interrupted (Ctrl-C); 143 (SIGTERM) and 129 (SIGHUP) stopped by a signal,
+outputs switched off.  Errors of labctl's own tree print one message, no
 traceback.
 """
 
@@ -17,6 +18,7 @@ import threading
 from pathlib import Path
 
 from labctl.core.errors import ConfigError, DataError, LabctlError
+from labctl.safety.signals import Terminated
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INVALID", "EXIT_FAILED", "EXIT_INTERRUPTED"]
 
@@ -392,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"labctl: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except Terminated as exc:  # SIGTERM/SIGHUP: outputs were switched off
+        print(f"labctl: {exc.reason}; outputs are off", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("labctl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

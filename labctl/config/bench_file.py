@@ -13,12 +13,29 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from labctl.config.types import (
+    Current_A,
+    Duration_s,
+    Field_kA_m,
+    Finite,
+    FiniteNonNegative,
+    FinitePositive,
+    Fraction,
+    Frequency_Hz,
+    HF_A_m_s,
+    Irradiance_W_cm2,
+    Length_mm,
+    Period_s,
+    Periods,
+    Power_W,
+    Speed,
+    Temperature_C,
+)
 from labctl.config.yaml_loading import YamlDoc, format_validation_error, load_yaml
 from labctl.core.errors import ConfigError
 from labctl.core.limits import HF_BREZOVICH, HF_HERGT_DUTZ, BenchLimits
@@ -48,19 +65,19 @@ class ClockConfig(_Strict):
     Only simulated benches use it; a real bench always runs on the wall clock."""
 
     mode: Literal["lockstep", "realtime"] = "lockstep"
-    speed: PositiveFloat = 1.0
+    speed: Speed = 1.0
 
 
 class LimitsConfig(_Strict):
     """Safety limits (see ``labctl.core.limits.BenchLimits``)."""
 
-    hf_max: PositiveFloat | Literal["hergt_dutz", "brezovich"] = HF_HERGT_DUTZ
-    field_max_kA_m: PositiveFloat = 20.0
-    amf_current_max_A: PositiveFloat | None = None
-    laser_power_max_W: PositiveFloat | None = None
-    irradiance_max_W_cm2: PositiveFloat = 2.0
-    temperature_max_C: dict[str, float] = Field(default_factory=dict)
-    max_energized_s: PositiveFloat | None = None
+    hf_max: HF_A_m_s | Literal["hergt_dutz", "brezovich"] = HF_HERGT_DUTZ
+    field_max_kA_m: Field_kA_m = 20.0
+    amf_current_max_A: Current_A | None = None
+    laser_power_max_W: Power_W | None = None
+    irradiance_max_W_cm2: Irradiance_W_cm2 = 2.0
+    temperature_max_C: dict[str, Temperature_C] = Field(default_factory=dict)
+    max_energized_s: Duration_s | None = None
 
     def to_limits(self) -> BenchLimits:
         hf = {"hergt_dutz": HF_HERGT_DUTZ, "brezovich": HF_BREZOVICH}.get(self.hf_max, self.hf_max)
@@ -80,27 +97,26 @@ class SafetyConfig(_Strict):
     The temperature maxima per role are ``limits.temperature_max_C``."""
 
     enabled: bool = True
-    period_s: PositiveFloat = Field(
+    period_s: Period_s = Field(
         0.5,
         description="check period while an energizing instrument is in use, s of bench-clock time",
     )
-    idle_period_s: PositiveFloat = Field(
+    idle_period_s: Period_s = Field(
         30.0,
         description="check period while nothing the monitor could switch off is in "
         "use or on (imaging, waiting), s",
     )
-    stale_periods: float = Field(
+    stale_periods: Periods = Field(
         2.0,
-        ge=1.0,
         description="trip when a guarded reading or a status is missing this many periods",
     )
-    stuck_s: PositiveFloat | None = Field(
+    stuck_s: Duration_s | None = Field(
         None,
         description="trip when a guarded reading stays identical this long, s "
         "(for probes whose noise exceeds their resolution; off by default)",
     )
-    readback_margin: float = Field(
-        0.05, ge=0.0, le=1.0, description="relative tolerance of output readbacks vs limits"
+    readback_margin: Fraction = Field(
+        0.05, description="relative tolerance of output readbacks vs limits"
     )
 
 
@@ -132,13 +148,13 @@ class FaultConfig(_Strict):
         "coolant_loss",
         "generator_trip",
     ]
-    at_s: float = Field(0.0, ge=0.0, description="clock time after the bench starts, s")
-    duration_s: PositiveFloat | None = Field(None, description="cleared after this long, s")
+    at_s: FiniteNonNegative = Field(0.0, description="clock time after the bench starts, s")
+    duration_s: Duration_s | None = Field(None, description="cleared after this long, s")
     role: str | None = Field(None, description="probe faults: the thermometer role")
-    value: float | None = Field(None, description="probe_stuck: the frozen reading, C")
-    p: float = Field(1.0, ge=0.0, le=1.0, description="drop/garble probability per byte")
+    value: Temperature_C | None = Field(None, description="probe_stuck: the frozen reading, C")
+    p: Fraction = Field(1.0, description="drop/garble probability per byte")
     direction: Literal["in", "out", "both"] = "out"
-    delay_s: PositiveFloat = 1.0
+    delay_s: Period_s = 1.0
 
 
 class _DeviceBase(_Strict):
@@ -148,7 +164,7 @@ class _DeviceBase(_Strict):
     sim_address: str | None = Field(
         None, description="in sim mode, use this address instead of sim://<name>"
     )
-    timeout_s: PositiveFloat = 1.0
+    timeout_s: Period_s = 1.0
     sim: dict[str, Any] = Field(
         default_factory=dict, description="extra emulator options (simulated benches)"
     )
@@ -168,10 +184,10 @@ class _DeviceBase(_Strict):
 
 class ProbeSimConfig(_Strict):
     position: str | None = None
-    tau_s: PositiveFloat = 0.5
-    noise_C: float = Field(0.05, ge=0)
-    resolution_C: PositiveFloat = 0.1
-    offset_C: float = 0.0
+    tau_s: Period_s = 0.5
+    noise_C: FiniteNonNegative = 0.05
+    resolution_C: FinitePositive = 0.1
+    offset_C: Finite = 0.0
 
 
 class ThermometerConfig(_DeviceBase):
@@ -203,7 +219,7 @@ class AMFConfig(_DeviceBase):
     kind: Literal["amf"]
     driver: Literal["ambrell_easyheat"] = "ambrell_easyheat"
     unit_address: int = Field(1, ge=1, le=32)
-    coil_calibration: dict[PositiveFloat, PositiveFloat] = Field(
+    coil_calibration: dict[Frequency_Hz, FinitePositive] = Field(
         ..., description="frequency (Hz) -> field per coil current (kA/m per A)"
     )
 
@@ -211,11 +227,11 @@ class AMFConfig(_DeviceBase):
 class LaserConfig(_DeviceBase):
     kind: Literal["laser"]
     driver: Literal["thorlabs_itc4000"] = "thorlabs_itc4000"
-    wavelength_nm: float = Field(808.0, ge=400, le=2000)
-    spot_diameter_mm: PositiveFloat = 8.0
-    slope_W_per_A: PositiveFloat = 1.0
-    threshold_A: float = Field(0.5, ge=0)
-    current_limit_A: PositiveFloat = 4.0
+    wavelength_nm: Finite = Field(808.0, ge=400, le=2000)
+    spot_diameter_mm: Length_mm = 8.0
+    slope_W_per_A: FinitePositive = 1.0
+    threshold_A: FiniteNonNegative = 0.5
+    current_limit_A: Current_A = 4.0
 
 
 class _CameraConfig(_DeviceBase):
@@ -228,7 +244,7 @@ class _CameraConfig(_DeviceBase):
         None, description="initial ROI [hstart, hend, vstart, vend(, hbin, vbin)], pixels"
     )
     stream_buffer: int = Field(200, ge=2, description="camera buffer while streaming, frames")
-    frame_timeout_s: PositiveFloat = Field(
+    frame_timeout_s: Period_s = Field(
         10.0, description="how long a step acquisition may exceed its nominal time, s"
     )
 
@@ -250,7 +266,7 @@ class _CameraConfig(_DeviceBase):
 class OptoacousticConfig(_CameraConfig):
     kind: Literal["optoacoustic"]
     driver: Literal["sim_msot"] = "sim_msot"
-    wavelengths: list[float] = Field(
+    wavelengths: list[Finite] = Field(
         default_factory=lambda: [800.0], description="excitation sweep, nm (680-980)"
     )
     averages: int = Field(1, ge=1, le=1000, description="pulses averaged per wavelength")
@@ -272,10 +288,10 @@ class FluorescenceConfig(_CameraConfig):
         description="pylablib camera attribute holding the gain, if the camera has "
         "no get_gain/set_gain",
     )
-    exposure_s: PositiveFloat = 0.02
-    gain: PositiveFloat = 1.0
-    excitation_nm: float = Field(808.0, ge=400, le=2000)
-    irradiance_mW_cm2: float = Field(50.0, ge=0)
+    exposure_s: Period_s = 0.02
+    gain: FinitePositive = 1.0
+    excitation_nm: Finite = Field(808.0, ge=400, le=2000)
+    irradiance_mW_cm2: FiniteNonNegative = 50.0
     filter: str | None = Field(None, description="emission filter name (default: the camera's)")
 
 

@@ -122,4 +122,6 @@ def format_validation_error(exc, doc: YamlDoc, what: str) -> ConfigError:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check spelling; see the reference in README.md)"
         messages.append(f"{doc.where(tuple(clean))}: {msg}")
+    if len(messages) == 1:  # one problem, one line
+        return ConfigError(f"invalid {what}: {messages[0]}")
     return ConfigError(f"invalid {what}:\n  " + "\n  ".join(messages))

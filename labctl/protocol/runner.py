@@ -381,6 +381,7 @@ def run_protocol(
     from bluesky.utils import RunEngineInterrupted
 
     from labctl.bench import Bench
+    from labctl.safety.signals import CTRL_C_REASON, SignalGuard, abort_run
 
     protocol, doc = load_protocol(path)
     bench_file = Path(bench) if bench else bench_path(protocol, doc)
@@ -398,7 +399,13 @@ def run_protocol(
         if not quiet:
             print(text, flush=True)
 
-    the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+    guard = SignalGuard().install()  # SIGTERM/SIGHUP: outputs off, run aborted
+    try:
+        the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+    except BaseException:
+        guard.restore(raising=False)
+        raise
+    guard.attach(the_bench.outputs_off, the_bench.RE)
     recorder = _RunRecorder()
     the_bench.RE.subscribe(recorder)
     if not quiet:
@@ -419,8 +426,8 @@ def run_protocol(
             error, interrupted = None, False
             try:
                 the_bench.RE(plan)
-            except RunEngineInterrupted:
-                the_bench.RE.abort("interrupted by the operator (Ctrl-C)")
+            except RunEngineInterrupted:  # Ctrl-C (paused), or a signal (aborted)
+                abort_run(the_bench.RE, guard.reason or CTRL_C_REASON)
                 interrupted = True
             except LabctlError as exc:
                 error = exc
@@ -441,7 +448,8 @@ def run_protocol(
                 flush=True,
             )
             if interrupted:
-                print(f"labctl: step {i} interrupted; outputs are off", file=sys.stderr)
+                why = guard.reason or CTRL_C_REASON
+                print(f"labctl: step {i} {why}; outputs are off", file=sys.stderr)
                 break
             if result.exit_status != "success" or error is not None:
                 print(
@@ -451,5 +459,8 @@ def run_protocol(
                 )
                 break
     finally:
-        the_bench.close()
+        try:
+            the_bench.close()
+        finally:
+            guard.restore()  # raises Terminated after a signal
     return results
