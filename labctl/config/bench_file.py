@@ -6,6 +6,7 @@ Unknown keys and bad values are errors that name the file, line and key path.  S
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -368,6 +369,7 @@ def load_bench_config(
     doc: YamlDoc = load_yaml(path, text=text, source=str(path) if path else None)
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{doc.source}: a bench file must be a mapping of keys")
+    _refuse_non_finite(doc.data, (), doc)
     data = dict(doc.data)
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -378,3 +380,16 @@ def load_bench_config(
         raise format_validation_error(exc, doc, "bench file") from None
     config._source = doc.source  # type: ignore[attr-defined]
     return config
+
+
+def _refuse_non_finite(node, path: tuple, doc: YamlDoc) -> None:
+    """No ``.nan``/``.inf`` anywhere in a bench file (sample and emulator options too):
+    a non-finite number is never a valid limit, period, geometry or parameter."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_non_finite(value, path + (key,), doc)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _refuse_non_finite(value, path + (i,), doc)
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{doc.where(path)}: must be a finite number, got {node!r}")

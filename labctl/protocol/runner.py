@@ -19,6 +19,7 @@ runs: a protocol that would exceed a limit anywhere energizes nothing.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import sys
 import typing
@@ -144,7 +145,43 @@ def load_protocol(
                 f"{where}: plan {step.plan!r} needs {', '.join(repr(m) for m in missing)} in 'args'"
             )
         _check_types(plans[step.plan], step, doc, i)
+        for key, value in step.args.items():
+            _check_finite(value, ("steps", i, "args", key), doc)
+    _check_metadata(protocol, doc)
     return protocol, doc
+
+
+#: start-document keys the RunEngine sets itself; a protocol setting them is refused
+RESERVED_METADATA = ("uid", "time", "scan_id", "plan_name", "plan_type", "plan_args")
+
+
+def _check_finite(value, path: tuple, doc: YamlDoc) -> None:
+    """Every number in a plan argument (nested too) is finite: ``.nan``/``.inf`` is bad
+    input (a NaN target or gain compares false with everything)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, path + (k,), doc)
+    elif isinstance(value, list):
+        for j, v in enumerate(value):
+            _check_finite(v, path + (j,), doc)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{doc.where(path)}: {'.'.join(str(p) for p in path[3:])} must be a finite "
+            f"number, got {value!r}"
+        )
+
+
+def _check_metadata(protocol: Protocol, doc: YamlDoc) -> None:
+    """Metadata must not set what the RunEngine records itself (``uid``, ``time``...)."""
+    places = [(("metadata",), protocol.metadata.model_dump(exclude_none=True))]
+    places += [(("steps", i, "metadata"), s.metadata) for i, s in enumerate(protocol.steps)]
+    for path, md in places:
+        for key in RESERVED_METADATA:
+            if key in md:
+                raise ConfigError(
+                    f"{doc.where(path + (key,))}: {key!r} is set by the RunEngine for each "
+                    f"run; metadata cannot set it (reserved: {', '.join(RESERVED_METADATA)})"
+                )
 
 
 def _check_types(fn, step: Step, doc: YamlDoc, i: int) -> None:

@@ -9,7 +9,9 @@ instrument fault, an output beyond the limits or a lost link it **trips**:
 
 1. switches every AMF generator and laser off through its driver, at once, from the
    thread that detected the trip (it does not wait for the plan or the RunEngine);
-   if an output cannot be confirmed off it tries again every period until it can;
+   one output failing (whatever it raises) does not stop the others; if an output
+   cannot be confirmed off it tries again every period until it can, and the trip
+   says how each output ended (``Trip.output_states``);
 2. records a :class:`Trip` (``monitor.trips``) and, in the run, one event of a
    ``safety`` stream; the run's stop document gets ``exit_status="abort"`` and
    ``reason="safety trip: ..."``;
@@ -94,6 +96,15 @@ class SafetyMonitor:
         readback_margin: float = 0.05,
         temperature_max_C: dict[str, float] | None = None,
     ) -> None:
+        numbers = (period_s, idle_period_s, stale_periods, readback_margin)
+        if not all(math.isfinite(x) for x in numbers) or (
+            stuck_s is not None and not math.isfinite(stuck_s)
+        ):
+            raise ConfigError(
+                f"safety: period_s, idle_period_s, stale_periods, stuck_s and "
+                f"readback_margin must be finite numbers, got {period_s!r}, "
+                f"{idle_period_s!r}, {stale_periods!r}, {stuck_s!r}, {readback_margin!r}"
+            )
         if not period_s > 0 or not stale_periods >= 1 or not idle_period_s >= period_s:
             raise ConfigError(
                 f"safety: period_s must be > 0, idle_period_s >= period_s and "
@@ -120,6 +131,8 @@ class SafetyMonitor:
         self.trips: list[Trip] = []  #: every trip since the monitor was made
         self.trip_record: Trip | None = None  #: the trip of the current run (None: none)
         self.errors: list[Exception] = []  #: unexpected errors met while checking
+        #: output name -> "off" or why it is not confirmed off, after the last switch-off
+        self.output_states: dict[str, str] = {}
         self._lock = threading.RLock()
         self._tripped = threading.Event()
         self._task = None
@@ -340,6 +353,7 @@ class SafetyMonitor:
                 outputs_off=not errors,
                 off_time=self.clock.now() if not errors else math.nan,
                 off_errors=tuple(errors),
+                output_states=tuple(self.output_states.items()),
             )
             self._replace_trip(trip, done)
             if self.trip_record is trip:
@@ -354,12 +368,18 @@ class SafetyMonitor:
         self.trips = [new if t is old else t for t in self.trips]
 
     def _switch_off(self) -> list[str]:
+        """Every output, whatever one of them raises; ``output_states`` says how each
+        ended ("off", or why it is not confirmed off)."""
         errors = []
         for w in self.outputs:
             try:
                 w.switch_off()
-            except LabctlError as exc:
-                errors.append(f"{w.name}: {exc}")
+            except Exception as exc:  # any exception: the next output still goes off
+                why = f"{type(exc).__name__}: {exc}"
+                errors.append(f"{w.name}: {why}")
+                self.output_states[w.name] = f"NOT confirmed off ({why})"
+            else:
+                self.output_states[w.name] = "off"
         return errors
 
     def _retry_off(self) -> None:
@@ -367,7 +387,12 @@ class SafetyMonitor:
         trip = self._pending
         if not errors and trip is not None:
             self._pending = None
-            done = replace(trip, outputs_off=True, off_time=self.clock.now())
+            done = replace(
+                trip,
+                outputs_off=True,
+                off_time=self.clock.now(),
+                output_states=tuple(self.output_states.items()),
+            )
             if self.trip_record is trip:
                 self.trip_record = done
             self._replace_trip(trip, done)

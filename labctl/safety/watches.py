@@ -8,7 +8,8 @@ returns the problems it sees as :class:`Problem` tuples; the monitor decides.
   (``over_temperature``), ``---.-`` (``invalid_reading``), no valid reading for
   ``stale_s`` (``stale_reading``, e.g. the link is dead), the exact same reading for
   ``stuck_s`` (``stuck_reading``; a heuristic for probes whose noise exceeds their
-  resolution, off unless configured).
+  resolution, off unless configured).  A reading or a limit that is not a finite number
+  trips (``invalid_reading``, ``monitor_error``): a NaN never means "no limit".
 - :class:`AMFWatch`, :class:`LaserWatch`: an energizing instrument; a protection that
   trips during the run (``interlock``, ``coolant``, ``instrument_fault``; faults
   already latched when the run started are not new events, the instrument itself
@@ -45,6 +46,8 @@ class Trip:
     outputs_off: bool = False
     off_time: float = math.nan
     off_errors: tuple[str, ...] = ()
+    #: (output, "off" or why it is not confirmed off) for every output, last attempt
+    output_states: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return self.message
@@ -114,6 +117,9 @@ class ProbeWatch:
                     )
                 )
                 continue
+            if not (math.isfinite(value) and math.isfinite(limit)):
+                problems.append(_non_finite(where, value, limit))
+                continue
             self.last_valid[role] = now
             if value > limit:
                 problems.append(
@@ -141,6 +147,25 @@ class ProbeWatch:
                         )
                     )
         return problems
+
+
+def _non_finite(where: str, value: float, limit: float) -> Problem:
+    """A reading or a limit that is not a finite number: never "no limit", a trip."""
+    if not math.isfinite(limit):
+        return Problem(
+            "monitor_error",
+            where,
+            f"{where}: temperature limit {limit!r} is not a finite number",
+            value,
+            limit,
+        )
+    return Problem(
+        "invalid_reading",
+        where,
+        f"{where}: reading {value!r} is not a finite number (guarded at {limit:g} C)",
+        value,
+        limit,
+    )
 
 
 class _EnergizerWatch:
@@ -272,7 +297,7 @@ class AMFWatch(_EnergizerWatch):
         lim = self.limits
         out = []
         hf = field_kA_m * 1e3 * status.frequency_Hz
-        if field_kA_m > lim.field_max_kA_m * m:
+        if not field_kA_m <= lim.field_max_kA_m * m:  # a NaN readback trips too
             out.append(
                 Problem(
                     "over_output",
@@ -283,7 +308,7 @@ class AMFWatch(_EnergizerWatch):
                     lim.field_max_kA_m,
                 )
             )
-        if hf > lim.hf_max * m:
+        if not hf <= lim.hf_max * m:
             out.append(
                 Problem(
                     "over_output",
@@ -295,7 +320,7 @@ class AMFWatch(_EnergizerWatch):
                 )
             )
         cap = lim.amf_current_max_A
-        if cap is not None and status.current_A > cap * m:
+        if cap is not None and not status.current_A <= cap * m:
             out.append(
                 Problem(
                     "over_output",
@@ -332,7 +357,7 @@ class LaserWatch(_EnergizerWatch):
         area = self.device.spot_area_cm2
         cap = self.limits.max_laser_power_W(area)
         power = float(status.get("power_W", 0.0))
-        if power > cap * (1.0 + self.margin):
+        if not power <= cap * (1.0 + self.margin):  # a NaN readback or cap trips too
             return [
                 Problem(
                     "over_output",

@@ -565,3 +565,70 @@ steps:
     assert first.command == "open_run"
     assert first.kwargs["safety"] == {"temperature_max_C": {"tumor": 45.0}}
     plan.close()
+
+
+def test_a_switch_off_raising_any_exception_does_not_keep_the_other_output_on(mouse, monkeypatch):
+    bench, monitor = mouse, mouse.safety
+    laser = bench.drivers["laser"]
+    laser.set_current_A(0.8)
+    laser.laser_on()
+    assert bench.twin.emulators["laser"].emission_on
+    amf_watch = next(w for w in monitor.outputs if w.name == "amf")
+    calls = []
+
+    def broken():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("driver bug")
+        type(amf_watch).switch_off(amf_watch)
+
+    monkeypatch.setattr(amf_watch, "switch_off", broken)
+    monitor.start()
+    trip = monitor.trip("over_temperature", "test", "test trip")
+    assert not bench.twin.emulators["laser"].emission_on  # the laser went off all the same
+    assert not trip.outputs_off and "RuntimeError: driver bug" in trip.off_errors[0]
+    states = dict(trip.output_states)
+    assert states["laser"] == "off" and states["amf"].startswith("NOT confirmed off")
+    bench.clock.advance(monitor.period_s * 1.5)  # retried at the next check
+    trip = monitor.trip_record
+    assert len(calls) >= 2 and trip.outputs_off
+    assert dict(trip.output_states) == {"amf": "off", "laser": "off"}
+    monitor.stop()
+
+
+@pytest.mark.parametrize("reading", [math.nan, math.inf])
+def test_a_non_finite_reading_trips(mouse, monkeypatch, reading):
+    driver = mouse.drivers["thermo"]
+    real = driver.read_temperatures
+
+    def bad():
+        values = real()
+        channel = {r: c for c, r in mouse.config.devices["thermo"].channels.items()}["tumor"]
+        return {**values, channel: reading}
+
+    monkeypatch.setattr(driver, "read_temperatures", bad)
+    mouse.safety.begin()
+    trip = mouse.safety.trip_record
+    assert trip is not None and trip.kind == "invalid_reading"
+    assert "not a finite number" in trip.message and trip.outputs_off
+
+
+def test_a_non_finite_limit_trips_instead_of_disabling_the_check(mouse):
+    monitor = mouse.safety
+    monitor.begin()
+    assert monitor.trip_record is None
+    monitor.tighten({"tumor": math.nan})  # min(nan, 45) is nan: a limit that compares false
+    trip = monitor.check()
+    assert trip is not None and trip.kind == "monitor_error"
+    assert "not a finite number" in trip.message
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"period_s": math.inf}, {"idle_period_s": math.nan}, {"stale_periods": math.inf}],
+)
+def test_non_finite_monitor_settings_are_refused(kwargs):
+    from labctl.core.clock import SimClock
+
+    with pytest.raises(ConfigError, match="finite"):
+        SafetyMonitor(SimClock(), **kwargs)
