@@ -182,6 +182,14 @@ def _cmd_recover(args) -> int:
         print(f"  {stream}: {n} rows" + (f" ({added} restored from the journal)" if added else ""))
     for key, n in rep.lost.items():
         print(f"  {key}: {n} value(s) lost")
+    if rep.skipped:
+        print(f"  {len(rep.skipped)} journal line(s) skipped:")
+        for why in rep.skipped:
+            print(f"    {why}")
+    for descriptor, n in rep.orphans.items():
+        print(f"  {n} event(s) of descriptor {descriptor} not recovered: descriptor missing")
+    if rep.duplicates:
+        print(f"  {rep.duplicates} duplicated document(s) written once")
     return EXIT_OK
 
 
