@@ -17,7 +17,14 @@ import sys
 import threading
 from pathlib import Path
 
-from labctl.core.errors import ConfigError, DataError, LabctlError
+from labctl.core.errors import (
+    ConfigError,
+    DataError,
+    InstrumentError,
+    LabctlError,
+    SafetyTrip,
+    TransportError,
+)
 from labctl.safety.signals import Terminated
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INVALID", "EXIT_FAILED", "EXIT_INTERRUPTED"]
@@ -401,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"labctl: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        # a device that does not answer or refuses, or a trip: the run failed (3)
+        failed = isinstance(exc, TransportError | InstrumentError | SafetyTrip)
+        return EXIT_FAILED if failed else EXIT_INVALID
     except Terminated as exc:  # SIGTERM/SIGHUP: outputs were switched off
         print(f"labctl: {exc.reason}; outputs are off", file=sys.stderr)
         return exc.exit_code

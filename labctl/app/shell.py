@@ -222,6 +222,7 @@ def build_namespace(bench, *, table: bool = True, plots: bool | None = None) -> 
 
     from labctl import plans
     from labctl.data import Catalog, read_run
+    from labctl.data.writer import ensure_data_dir
     from labctl.protocol.progress import HintedLiveTable, has_display, live_plots
 
     if table:
@@ -230,7 +231,7 @@ def build_namespace(bench, *, table: bool = True, plots: bool | None = None) -> 
         bec = live_plots()
         if bec is not None:
             bench.RE.subscribe(bec)
-    bench.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(bench.data_dir)
 
     def report(run=-1, out_dir=None):
         """Write the report of ``run`` (a Run, path, uid or catalog index; default the

@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from labctl.config.yaml_loading import YamlDoc, format_validation_error, load_yaml
-from labctl.core.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, DataError, LabctlError
 
 __all__ = [
     "run_protocol",
@@ -418,6 +418,7 @@ def run_protocol(
     from bluesky.utils import RunEngineInterrupted
 
     from labctl.bench import Bench
+    from labctl.data.writer import ensure_data_dir
     from labctl.safety.signals import CTRL_C_REASON, SignalGuard, abort_run
 
     protocol, doc = load_protocol(path)
@@ -443,6 +444,12 @@ def run_protocol(
         guard.restore(raising=False)
         raise
     guard.attach(the_bench.outputs_off, the_bench.RE)
+    try:
+        ensure_data_dir(the_bench.data_dir)
+    except BaseException:
+        the_bench.close()
+        guard.restore(raising=False)
+        raise
     recorder = _RunRecorder()
     the_bench.RE.subscribe(recorder)
     if not quiet:
@@ -468,6 +475,8 @@ def run_protocol(
                 interrupted = True
             except LabctlError as exc:
                 error = exc
+            except OSError as exc:  # the run store cannot be written (disk full...)
+                error = DataError(f"writing the run failed: {exc}")
             stop = recorder.stop
             result = StepResult(
                 i,
