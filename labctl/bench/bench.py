@@ -230,6 +230,7 @@ class Bench:
             idle_period_s=cfg.idle_period_s,
             stale_periods=cfg.stale_periods,
             stuck_s=cfg.stuck_s,
+            stuck_heating_s=cfg.stuck_heating_s,
             readback_margin=cfg.readback_margin,
         )
         if monitor.unguarded:

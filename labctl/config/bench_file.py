@@ -116,6 +116,12 @@ class SafetyConfig(_Strict):
         description="trip when a guarded reading stays identical this long, s "
         "(for probes whose noise exceeds their resolution; off by default)",
     )
+    stuck_heating_s: Duration_s | None = Field(
+        120.0,
+        description="trip when a guarded reading stays identical this long while an "
+        "output is energized and another probe's reading changes, s (a probe stuck in "
+        "place; null: off)",
+    )
     readback_margin: Fraction = Field(
         0.05, description="relative tolerance of output readbacks vs limits"
     )

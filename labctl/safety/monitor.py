@@ -48,7 +48,13 @@ from dataclasses import replace
 from labctl.core.clock import Clock
 from labctl.core.errors import ConfigError, LabctlError
 from labctl.core.limits import BenchLimits
-from labctl.safety.watches import ProbeWatch, Problem, Trip, energizer_watch
+from labctl.safety.watches import (
+    ProbeWatch,
+    Problem,
+    Trip,
+    energizer_watch,
+    frozen_while_heating,
+)
 
 __all__ = ["SafetyMonitor", "Trip", "TRIP_KINDS"]
 
@@ -78,6 +84,8 @@ class SafetyMonitor:
         check period while no watched instrument can deliver energy.  stale_periods: a
         guarded reading or an instrument status missing for this many periods trips.
         stuck_s: an identical guarded reading for this long trips (None: off).
+        stuck_heating_s: an identical guarded reading for this long while an output is
+        energized and another probe's reading changes trips (None: off).
         readback_margin: relative tolerance on output readbacks against the limits.
         temperature_max_C: per-role maxima that tighten the bench's.
     """
@@ -93,6 +101,7 @@ class SafetyMonitor:
         idle_period_s: float = 30.0,
         stale_periods: float = 2.0,
         stuck_s: float | None = None,
+        stuck_heating_s: float | None = None,
         readback_margin: float = 0.05,
         temperature_max_C: dict[str, float] | None = None,
     ) -> None:
@@ -118,6 +127,11 @@ class SafetyMonitor:
         self.idle_period_s = float(idle_period_s)
         self.stale_periods = float(stale_periods)
         self.stuck_s = None if stuck_s is None else float(stuck_s)
+        if stuck_heating_s is not None and not (
+            math.isfinite(stuck_heating_s) and stuck_heating_s > 0
+        ):
+            raise ConfigError(f"safety: stuck_heating_s must be > 0 s, got {stuck_heating_s!r}")
+        self.stuck_heating_s = None if stuck_heating_s is None else float(stuck_heating_s)
         self.readback_margin = float(readback_margin)
         self._tighten = dict(temperature_max_C or {})
         self._run_tighten: dict[str, float] = {}
@@ -182,6 +196,7 @@ class SafetyMonitor:
             "idle_period_s": self.idle_period_s,
             "stale_s": self.stale_periods * self.period_s,
             "stuck_s": self.stuck_s,
+            "stuck_heating_s": self.stuck_heating_s,
             "readback_margin": self.readback_margin,
             "temperature_max_C": {
                 r: v for r, v in self.temperature_max_C.items() if r in self.guarded
@@ -318,6 +333,8 @@ class SafetyMonitor:
                 problems: list[Problem] = []
                 for p in self.probes:
                     problems += p.check(now, self.stale_s, self.stuck_s)
+                if self.stuck_heating_s is not None and any(w.energized for w in self.outputs):
+                    problems += frozen_while_heating(self.probes, now, self.stuck_heating_s)
                 for w in self.outputs:
                     problems += w.check(now, self.stale_s)
             except Exception as exc:  # a monitor that cannot check must fail safe

@@ -8,7 +8,9 @@ returns the problems it sees as :class:`Problem` tuples; the monitor decides.
   (``over_temperature``), ``---.-`` (``invalid_reading``), no valid reading for
   ``stale_s`` (``stale_reading``, e.g. the link is dead), the exact same reading for
   ``stuck_s`` (``stuck_reading``; a heuristic for probes whose noise exceeds their
-  resolution, off unless configured).  A reading or a limit that is not a finite number
+  resolution, off unless configured); :func:`frozen_while_heating`: a guarded reading
+  identical for ``stuck_heating_s`` while an output is energized and another probe's
+  reading changes (on by default).  A reading or a limit that is not a finite number
   trips (``invalid_reading``, ``monitor_error``): a NaN never means "no limit".
 - :class:`AMFWatch`, :class:`LaserWatch`: an energizing instrument; a protection that
   trips during the run (``interlock``, ``coolant``, ``instrument_fault``; faults
@@ -29,7 +31,15 @@ from typing import NamedTuple
 from labctl.core.errors import LabctlError
 from labctl.core.limits import BenchLimits
 
-__all__ = ["Trip", "Problem", "ProbeWatch", "AMFWatch", "LaserWatch", "energizer_watch"]
+__all__ = [
+    "Trip",
+    "Problem",
+    "ProbeWatch",
+    "AMFWatch",
+    "LaserWatch",
+    "energizer_watch",
+    "frozen_while_heating",
+]
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,12 @@ class ProbeWatch:
                 for role, t in self.last_valid.items()
                 if role in self.guards and now - t >= stale_s - 1e-9
             ]
+        for role, ch in self.channels.items():  # when each reading last changed
+            v = values.get(ch)
+            if v is not None and math.isfinite(v):
+                same = self._same.get(role)
+                if same is None or same[0] != v:
+                    self._same[role] = (v, now)
         problems = []
         for role, limit in self.guards.items():
             value = values.get(self.channels[role])
@@ -132,10 +148,8 @@ class ProbeWatch:
                     )
                 )
             if stuck_s is not None:
-                same = self._same.get(role)
-                if same is None or same[0] != value:
-                    self._same[role] = (value, now)
-                elif now - same[1] >= stuck_s - 1e-9:
+                same = self._same[role]
+                if now - same[1] >= stuck_s - 1e-9:
                     problems.append(
                         Problem(
                             "stuck_reading",
@@ -166,6 +180,34 @@ def _non_finite(where: str, value: float, limit: float) -> Problem:
         value,
         limit,
     )
+
+
+def frozen_while_heating(probes: list[ProbeWatch], now: float, window_s: float) -> list[Problem]:
+    """Guarded readings identical for ``window_s`` while another probe's reading changed
+    within it (call only while an output is energized): a probe stuck in place, whose
+    controller would push the output to its maximum."""
+    changed = {
+        (p.name, role) for p in probes for role, (_, t) in p._same.items() if now - t < window_s
+    }
+    problems = []
+    for p in probes:
+        for role in p.guards:
+            same = p._same.get(role)
+            if same is None or now - same[1] < window_s - 1e-9:
+                continue
+            if any(key != (p.name, role) for key in changed):
+                where = f"{p.name}.{role}"
+                problems.append(
+                    Problem(
+                        "stuck_reading",
+                        where,
+                        f"{where}: reading frozen at {same[0]:.1f} C for {now - same[1]:.3g} s "
+                        f"while energized and other probes change (limit {window_s:g} s)",
+                        same[0],
+                        p.guards[role],
+                    )
+                )
+    return problems
 
 
 class _EnergizerWatch:

@@ -97,6 +97,7 @@ def test_stuck_control_probe_drives_the_loop_until_a_second_probe_trips(tmp_path
             "margin": {"position": "tumor_edge", "tau_s": 0.01, "noise_C": 0.0},
         }
         data["limits"]["temperature_max_C"]["margin"] = 42.0
+        data["safety"] = {"stuck_heating_s": None}  # the second-probe defence alone
 
     bench = make_bench(tmp_path, edit=edit)
     try:
@@ -632,3 +633,40 @@ def test_non_finite_monitor_settings_are_refused(kwargs):
 
     with pytest.raises(ConfigError, match="finite"):
         SafetyMonitor(SimClock(), **kwargs)
+
+
+def test_a_probe_stuck_while_heating_trips_with_the_default_settings(mouse):
+    """The tumor probe freezes at 38 C while the field heats: the controller would push
+    the field to its maximum; by default the monitor trips once the frozen reading has
+    not moved for ``stuck_heating_s`` while the other probes do."""
+    bench = mouse
+    window = bench.config.safety.stuck_heating_s
+    assert window == 120.0 and bench.safety.stuck_heating_s == window
+    bench.faults.schedule(30.0, "probe_stuck", "thermo", channel=1, value=38.0)
+    t0 = bench.clock.now()
+    with pytest.raises(SafetyTrip, match="thermo.tumor: reading frozen at 38.0 C"):
+        bench.RE(
+            magnetic_hyperthermia(
+                bench.amf,
+                bench.thermo,
+                target=42,
+                hold=900,
+                frequency=230e3,
+                max_field=12,
+                ramp_rate=None,
+                gains=GAINS,
+            )
+        )
+    trip = bench.safety.trips[-1]
+    assert trip.kind == "stuck_reading" and trip.outputs_off
+    assert 30.0 + window <= trip.time - t0 <= 30.0 + window + 2 * bench.safety.period_s + 1
+    assert not bench.twin.emulators["amf"].heating
+
+
+def test_a_steady_probe_with_the_outputs_off_does_not_trip(mouse):
+    bench = mouse
+    bench.safety.start()
+    bench.faults.inject("probe_stuck", "thermo", channel=1, value=37.0)
+    bench.clock.advance(3 * bench.safety.stuck_heating_s)
+    assert bench.safety.trips == []
+    bench.safety.stop()
