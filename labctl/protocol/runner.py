@@ -395,6 +395,50 @@ class _RunRecorder:
             self.stop = doc
 
 
+def _run_step(the_bench, recorder: _RunRecorder, guard, i: int, name: str, plan) -> StepResult:
+    """Run one step; print its result line (and, if it did not succeed, why)."""
+    from bluesky.utils import RunEngineInterrupted
+
+    from labctl.safety.signals import CTRL_C_REASON, abort_run
+
+    error, interrupted = None, False
+    try:
+        the_bench.RE(plan)
+    except RunEngineInterrupted:  # Ctrl-C (paused), or a signal (aborted)
+        abort_run(the_bench.RE, guard.reason or CTRL_C_REASON)
+        interrupted = True
+    except LabctlError as exc:
+        error = exc
+    except OSError as exc:  # the run store cannot be written (disk full...)
+        error = DataError(f"writing the run failed: {exc}")
+    stop = recorder.stop
+    result = StepResult(
+        i,
+        name,
+        recorder.uid,
+        stop.get("exit_status", "fail" if error else "incomplete"),
+        the_bench.last_run_path,
+        f"{type(error).__name__}: {error}" if error else stop.get("reason", ""),
+        interrupted,
+    )
+    print(
+        f"run {result.uid or '?'} ({name}): {result.exit_status}"
+        + (f", data in {result.path}" if result.path else ""),
+        flush=True,
+    )
+    if interrupted:
+        why = guard.reason or CTRL_C_REASON
+        print(f"labctl: step {i} {why}; outputs are off", file=sys.stderr)
+    elif result.exit_status != "success" or error is not None:
+        print(
+            f"labctl: step {i} ended {result.exit_status}: {result.reason}; outputs are off",
+            file=sys.stderr,
+        )
+        if result.exit_status == "success":  # an error after a successful stop document
+            result.exit_status = "fail"
+    return result
+
+
 def run_protocol(
     path: str | Path,
     *,
@@ -415,11 +459,9 @@ def run_protocol(
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
     or ``LimitError`` before anything is energized.
     """
-    from bluesky.utils import RunEngineInterrupted
-
     from labctl.bench import Bench
     from labctl.data.writer import ensure_data_dir
-    from labctl.safety.signals import CTRL_C_REASON, SignalGuard, abort_run
+    from labctl.safety.signals import SignalGuard
 
     protocol, doc = load_protocol(path)
     bench_file = Path(bench) if bench else bench_path(protocol, doc)
@@ -467,42 +509,9 @@ def run_protocol(
         )
         for i, (step, plan) in enumerate(zip(protocol.steps, plans, strict=True), 1):
             say(f"step {i}/{len(plans)}: {step.plan}")
-            error, interrupted = None, False
-            try:
-                the_bench.RE(plan)
-            except RunEngineInterrupted:  # Ctrl-C (paused), or a signal (aborted)
-                abort_run(the_bench.RE, guard.reason or CTRL_C_REASON)
-                interrupted = True
-            except LabctlError as exc:
-                error = exc
-            except OSError as exc:  # the run store cannot be written (disk full...)
-                error = DataError(f"writing the run failed: {exc}")
-            stop = recorder.stop
-            result = StepResult(
-                i,
-                step.plan,
-                recorder.uid,
-                stop.get("exit_status", "fail" if error else "incomplete"),
-                the_bench.last_run_path,
-                f"{type(error).__name__}: {error}" if error else stop.get("reason", ""),
-                interrupted,
-            )
+            result = _run_step(the_bench, recorder, guard, i, step.plan, plan)
             results.append(result)
-            print(
-                f"run {result.uid or '?'} ({step.plan}): {result.exit_status}"
-                + (f", data in {result.path}" if result.path else ""),
-                flush=True,
-            )
-            if interrupted:
-                why = guard.reason or CTRL_C_REASON
-                print(f"labctl: step {i} {why}; outputs are off", file=sys.stderr)
-                break
-            if result.exit_status != "success" or error is not None:
-                print(
-                    f"labctl: step {i} ended {result.exit_status}: {result.reason}; outputs "
-                    "are off",
-                    file=sys.stderr,
-                )
+            if result.interrupted or result.exit_status != "success":
                 break
     finally:
         try:
