@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
+import re
 from pathlib import Path
 
 import pytest
@@ -268,11 +270,25 @@ VIAL = yaml.safe_load((ROOT / "examples" / "benches" / "sim-vial.yaml").read_tex
 PROTOCOL = yaml.safe_load((ROOT / "examples" / "protocols" / "sar-vial.yaml").read_text())
 
 
+def non_finite(node, path=()):
+    """Paths of the non-finite numbers in a nested structure."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in non_finite(v, path + (k,))]
+    if isinstance(node, list | tuple):
+        return [p for i, v in enumerate(node) for p in non_finite(v, path + (i,))]
+    if isinstance(node, float) and not math.isfinite(node):
+        return [path]
+    return []
+
+
 @FUZZ
 @given(text=hostile_text(VIAL))
 def test_bench_loader(text):
-    with contextlib.suppress(LabctlError):
-        load_bench_config(text=text)
+    try:
+        config = load_bench_config(text=text)
+    except LabctlError:
+        return
+    assert not non_finite(config.model_dump()), "a non-finite setting was accepted"
 
 
 @settings(
@@ -302,7 +318,56 @@ def test_a_bench_built_from_a_hostile_file_starts_with_outputs_off(tmp_path, tex
 @FUZZ
 @given(text=hostile_text(PROTOCOL))
 def test_protocol_loader(text):
-    with contextlib.suppress(LabctlError):
+    try:
+        protocol, _ = load_protocol(text=text)
+    except LabctlError:
+        return
+    for step in protocol.steps:
+        assert not non_finite(step.args), "a non-finite plan argument was accepted"
+
+
+NON_FINITE_BENCH = [
+    ("limits", "temperature_max_C", "sample"),
+    ("limits", "hf_max"),
+    ("limits", "field_max_kA_m"),
+    ("limits", "irradiance_max_W_cm2"),
+    ("limits", "max_energized_s"),
+    ("safety", "period_s"),
+    ("safety", "idle_period_s"),
+    ("safety", "stale_periods"),
+    ("safety", "stuck_s"),
+    ("safety", "readback_margin"),
+    ("clock", "speed"),
+    ("devices", "laser", "spot_diameter_mm"),
+    ("devices", "laser", "slope_W_per_A"),
+    ("devices", "amf", "timeout_s"),
+]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("path", NON_FINITE_BENCH, ids=".".join)
+def test_every_non_finite_bench_setting_is_refused_naming_its_key(path, value):
+    data = copy.deepcopy(VIAL)
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    with pytest.raises(LabctlError, match=r"line \d+, key " + re.escape(".".join(path))):
+        load_bench_config(text=yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+@pytest.mark.parametrize("key", ["target", "hold", "duration", "max_irradiance", "gains"])
+def test_every_non_finite_plan_argument_is_refused_naming_its_key(key, value):
+    step = {"plan": "photothermal_therapy", "args": {"target": 42.0, "duration": 60.0}}
+    if key == "hold":
+        step = {
+            "plan": "magnetic_hyperthermia",
+            "args": {"target": 43.0, "hold": 60.0, "frequency": 230e3, "max_field": 12.0},
+        }
+    step["args"][key] = {"kp": value, "ki": 0.1, "kd": 0.0} if key == "gains" else value
+    text = yaml.safe_dump({"protocol": "p", "steps": [step]})
+    with pytest.raises(LabctlError, match=rf"line \d+, key steps\.0\.args\.{key}"):
         load_protocol(text=text)
 
 

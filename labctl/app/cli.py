@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 2 invalid input (a bench or protocol file, a run that cannot be
 found, a missing optional package); 3 a run failed or was aborted, or a device did not
-answer; 130 interrupted (Ctrl-C).  Errors of labctl's own tree print one message, no
+answer; 130 interrupted (Ctrl-C); 143 (SIGTERM) and 129 (SIGHUP) stopped by a signal,
+outputs switched off.  Errors of labctl's own tree print one message, no
 traceback.
 """
 
@@ -16,7 +17,15 @@ import sys
 import threading
 from pathlib import Path
 
-from labctl.core.errors import ConfigError, DataError, LabctlError
+from labctl.core.errors import (
+    ConfigError,
+    DataError,
+    InstrumentError,
+    LabctlError,
+    SafetyTrip,
+    TransportError,
+)
+from labctl.safety.signals import Terminated
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_INVALID", "EXIT_FAILED", "EXIT_INTERRUPTED"]
 
@@ -180,6 +189,14 @@ def _cmd_recover(args) -> int:
         print(f"  {stream}: {n} rows" + (f" ({added} restored from the journal)" if added else ""))
     for key, n in rep.lost.items():
         print(f"  {key}: {n} value(s) lost")
+    if rep.skipped:
+        print(f"  {len(rep.skipped)} journal line(s) skipped:")
+        for why in rep.skipped:
+            print(f"    {why}")
+    for descriptor, n in rep.orphans.items():
+        print(f"  {n} event(s) of descriptor {descriptor} not recovered: descriptor missing")
+    if rep.duplicates:
+        print(f"  {rep.duplicates} duplicated document(s) written once")
     return EXIT_OK
 
 
@@ -400,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"labctl: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        # a device that does not answer or refuses, or a trip: the run failed (3)
+        failed = isinstance(exc, TransportError | InstrumentError | SafetyTrip)
+        return EXIT_FAILED if failed else EXIT_INVALID
+    except Terminated as exc:  # SIGTERM/SIGHUP: outputs were switched off
+        print(f"labctl: {exc.reason}; outputs are off", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("labctl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -61,6 +61,7 @@ def build_namespace(bench, *, table: bool = True, plots: bool | None = None) -> 
 
     from labctl import plans
     from labctl.data import Catalog, read_run
+    from labctl.data.writer import ensure_data_dir
     from labctl.protocol.progress import HintedLiveTable, has_display, live_plots
 
     if table:
@@ -69,7 +70,7 @@ def build_namespace(bench, *, table: bool = True, plots: bool | None = None) -> 
         bec = live_plots()
         if bec is not None:
             bench.RE.subscribe(bec)
-    bench.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(bench.data_dir)
 
     def report(run=-1, out_dir=None):
         """Write the report of ``run`` (a Run, path, uid or catalog index; default the
@@ -156,7 +157,15 @@ def start_shell(
         from traitlets.config import Config
     except ImportError:
         raise ConfigError("labctl shell needs IPython: pip install 'labctl[shell]'") from None
-    bench = make_bench(bench_file, sim=sim, speed=speed, data_dir=data_dir)
+    from labctl.safety.signals import SignalGuard
+
+    guard = SignalGuard(then=_end_ipython).install()  # SIGTERM/SIGHUP: outputs off, exit
+    try:
+        bench = make_bench(bench_file, sim=sim, speed=speed, data_dir=data_dir)
+    except BaseException:
+        guard.restore(raising=False)
+        raise
+    guard.attach(bench.outputs_off, bench.RE)
     try:
         ns = build_namespace(bench)
         cfg = Config()
@@ -167,5 +176,17 @@ def start_shell(
             cfg.TerminalInteractiveShell.simple_prompt = True
         IPython.start_ipython(argv=argv or [], user_ns=ns, config=cfg)
     finally:
-        bench.close()
+        try:
+            bench.close()
+        finally:
+            guard.restore()  # raises Terminated after a signal
     return 0
+
+
+def _end_ipython() -> None:
+    """Ask the running IPython to end after the current prompt or cell."""
+    import IPython
+
+    shell = IPython.get_ipython()
+    if shell is not None:
+        shell.ask_exit()

@@ -160,6 +160,7 @@ class Bench:
             idle_period_s=cfg.idle_period_s,
             stale_periods=cfg.stale_periods,
             stuck_s=cfg.stuck_s,
+            stuck_heating_s=cfg.stuck_heating_s,
             readback_margin=cfg.readback_margin,
         )
         if monitor.unguarded:
@@ -205,8 +206,10 @@ class Bench:
         from bluesky import RunEngine
 
         from labctl.safety.run_engine import interruptible_sleep
+        from labctl.safety.signals import install_stop_reason
 
         RE = RunEngine({}, call_returns_result=True)
+        install_stop_reason(RE)
         install_sleep_handler(RE, self.clock)
         if self.safety is not None:
             RE.register_command("sleep", interruptible_sleep(self.clock, self.safety))
@@ -256,8 +259,8 @@ class Bench:
                 continue
             try:
                 device.stop()
-            except LabctlError as exc:
-                errors.append(f"{name}: {exc}")
+            except Exception as exc:  # one device's failure must not keep another on
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
         return errors
 
     def close(self) -> None:
@@ -282,11 +285,22 @@ class Bench:
         for err in errors:
             log.error("closing bench %s: %s", self.name, err)
 
+    #: ``with Bench(...)``: SIGTERM/SIGHUP switch outputs off and abort the run
+    #: (``labctl.safety.signals``); embedders handling signals themselves set False
+    handle_signals = True
+
     def __enter__(self) -> Bench:
+        from labctl.safety.signals import HANDLED_SIGNALS, SignalGuard
+
+        handled = HANDLED_SIGNALS if self.handle_signals else ()
+        self._signals = SignalGuard(self.outputs_off, self.RE, signals=handled).install()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            self._signals.__exit__(*exc)
 
     def __repr__(self) -> str:
         return f"<Bench {self.name} ({self.config.mode}, {self.clock.kind}): {list(self.devices)}>"

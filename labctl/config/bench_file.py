@@ -6,6 +6,7 @@ Unknown keys and bad values are errors that name the file, line and key path.  S
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -15,13 +16,25 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    PositiveFloat,
     Tag,
     ValidationError,
     create_model,
     field_validator,
 )
 
+from labctl.config.types import (
+    Current_A,
+    Duration_s,
+    Field_kA_m,
+    Fraction,
+    HF_A_m_s,
+    Irradiance_W_cm2,
+    Period_s,
+    Periods,
+    Power_W,
+    Speed,
+    Temperature_C,
+)
 from labctl.config.yaml_loading import YamlDoc, format_validation_error, load_yaml
 from labctl.core.errors import ConfigError
 from labctl.core.limits import HF_BREZOVICH, HF_HERGT_DUTZ, BenchLimits
@@ -46,19 +59,19 @@ class ClockConfig(_Strict):
     Only simulated benches use it; a real bench always runs on the wall clock."""
 
     mode: Literal["lockstep", "realtime"] = "lockstep"
-    speed: PositiveFloat = 1.0
+    speed: Speed = 1.0
 
 
 class LimitsConfig(_Strict):
     """Safety limits (see ``labctl.core.limits.BenchLimits``)."""
 
-    hf_max: PositiveFloat | Literal["hergt_dutz", "brezovich"] = HF_HERGT_DUTZ
-    field_max_kA_m: PositiveFloat = 20.0
-    amf_current_max_A: PositiveFloat | None = None
-    laser_power_max_W: PositiveFloat | None = None
-    irradiance_max_W_cm2: PositiveFloat = 2.0
-    temperature_max_C: dict[str, float] = Field(default_factory=dict)
-    max_energized_s: PositiveFloat | None = None
+    hf_max: HF_A_m_s | Literal["hergt_dutz", "brezovich"] = HF_HERGT_DUTZ
+    field_max_kA_m: Field_kA_m = 20.0
+    amf_current_max_A: Current_A | None = None
+    laser_power_max_W: Power_W | None = None
+    irradiance_max_W_cm2: Irradiance_W_cm2 = 2.0
+    temperature_max_C: dict[str, Temperature_C] = Field(default_factory=dict)
+    max_energized_s: Duration_s | None = None
 
     def to_limits(self) -> BenchLimits:
         hf = {"hergt_dutz": HF_HERGT_DUTZ, "brezovich": HF_BREZOVICH}.get(self.hf_max, self.hf_max)
@@ -78,27 +91,32 @@ class SafetyConfig(_Strict):
     The temperature maxima per role are ``limits.temperature_max_C``."""
 
     enabled: bool = True
-    period_s: PositiveFloat = Field(
+    period_s: Period_s = Field(
         0.5,
         description="check period while an energizing instrument is in use, s of bench-clock time",
     )
-    idle_period_s: PositiveFloat = Field(
+    idle_period_s: Period_s = Field(
         30.0,
         description="check period while nothing the monitor could switch off is in "
         "use or on (imaging, waiting), s",
     )
-    stale_periods: float = Field(
+    stale_periods: Periods = Field(
         2.0,
-        ge=1.0,
         description="trip when a guarded reading or a status is missing this many periods",
     )
-    stuck_s: PositiveFloat | None = Field(
+    stuck_s: Duration_s | None = Field(
         None,
         description="trip when a guarded reading stays identical this long, s "
         "(for probes whose noise exceeds their resolution; off by default)",
     )
-    readback_margin: float = Field(
-        0.05, ge=0.0, le=1.0, description="relative tolerance of output readbacks vs limits"
+    stuck_heating_s: Duration_s | None = Field(
+        120.0,
+        description="trip when a guarded reading stays identical this long while an "
+        "output is energized and another probe's reading changes, s (a probe stuck in "
+        "place; null: off)",
+    )
+    readback_margin: Fraction = Field(
+        0.05, description="relative tolerance of output readbacks vs limits"
     )
 
 
@@ -147,6 +165,7 @@ def load_bench_config(
     doc: YamlDoc = load_yaml(path, text=text, source=str(path) if path else None)
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{doc.source}: a bench file must be a mapping of keys")
+    _refuse_non_finite(doc.data, (), doc)
     data = dict(doc.data)
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -200,3 +219,16 @@ def _bench_model(tags: tuple[str, ...]) -> type[BenchConfig]:
         __base__=BenchConfig,
         devices=(dict[str, entry], Field(description="device name -> entry")),
     )
+
+
+def _refuse_non_finite(node, path: tuple, doc: YamlDoc) -> None:
+    """No ``.nan``/``.inf`` anywhere in a bench file (sample and emulator options too):
+    a non-finite number is never a valid limit, period, geometry or parameter."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_non_finite(value, path + (key,), doc)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _refuse_non_finite(value, path + (i,), doc)
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{doc.where(path)}: must be a finite number, got {node!r}")

@@ -1,4 +1,10 @@
-"""YAML loading that remembers where each key was, so errors can name file and line."""
+"""YAML loading that remembers where each key was, so errors can name file and line.
+
+Bounded input: a file over :data:`MAX_YAML_BYTES` (1 MiB) is refused before it is read,
+and YAML aliases (``*name``) are refused where they appear: bench and protocol files
+have no use for them, and a few hundred bytes of nested aliases expand to billions of
+nodes (the "billion laughs").
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,23 @@ import yaml
 
 from labctl.core.errors import ConfigError
 
-__all__ = ["load_yaml", "YamlDoc", "format_validation_error"]
+__all__ = ["load_yaml", "YamlDoc", "format_validation_error", "MAX_YAML_BYTES"]
+
+#: the largest bench or protocol file read, bytes (the examples are a few kB)
+MAX_YAML_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing aliases before anything is expanded."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(
+                f"line {mark.line + 1}: YAML aliases (*{self.peek_event().anchor}) are not "
+                "allowed in bench and protocol files; write the value out"
+            )
+        return super().compose_node(parent, index)
 
 
 class YamlDoc:
@@ -71,6 +93,12 @@ def load_yaml(
             raise ConfigError("load_yaml needs a path or text")
         p = Path(path)
         try:
+            size = p.stat().st_size
+            if size > MAX_YAML_BYTES:
+                raise ConfigError(
+                    f"{p}: {size} bytes; bench and protocol files are limited to "
+                    f"{MAX_YAML_BYTES} bytes"
+                )
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise ConfigError(f"{p}: file not found") from exc
@@ -78,8 +106,12 @@ def load_yaml(
             raise ConfigError(f"{p}: cannot read: {exc}") from exc
         source = source or str(p)
     source = source or "<text>"
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: longer than the {MAX_YAML_BYTES} bytes allowed")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_NoAliasLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}, {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
@@ -118,4 +150,6 @@ def format_validation_error(exc, doc: YamlDoc, what: str) -> ConfigError:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check spelling; see the reference in README.md)"
         messages.append(f"{doc.where(tuple(clean))}: {msg}")
+    if len(messages) == 1:  # one problem, one line
+        return ConfigError(f"invalid {what}: {messages[0]}")
     return ConfigError(f"invalid {what}:\n  " + "\n  ".join(messages))

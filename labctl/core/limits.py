@@ -34,6 +34,21 @@ class BenchLimits:
     temperature_max_C: dict[str, float] = field(default_factory=dict)
     max_energized_s: float | None = None
 
+    def __post_init__(self) -> None:
+        """Every limit is a finite number (a NaN limit compares false: no limit at all)."""
+        named = {
+            "hf_max": self.hf_max,
+            "field_max_kA_m": self.field_max_kA_m,
+            "amf_current_max_A": self.amf_current_max_A,
+            "laser_power_max_W": self.laser_power_max_W,
+            "irradiance_max_W_cm2": self.irradiance_max_W_cm2,
+            "max_energized_s": self.max_energized_s,
+        }
+        named.update({f"temperature_max_C.{r}": v for r, v in self.temperature_max_C.items()})
+        for key, value in named.items():
+            if value is not None:
+                _finite(value, f"limits.{key}")
+
     def check_amf(self, frequency_Hz: float, field_kA_m: float, where: str = "AMF") -> None:
         """Raise ``LimitError`` unless the field amplitude and H*f product are allowed."""
         _finite(frequency_Hz, f"{where} frequency (Hz)")

@@ -127,33 +127,71 @@ class Journal:
         return self._fd is None
 
 
-def read_journal(path: str | Path, *, strict: bool = False) -> Iterator[tuple[str, dict]]:
-    """Yield ``(name, doc)`` from a journal.
+#: the documents a journal line may hold
+DOCUMENT_NAMES = frozenset(
+    {
+        "start",
+        "descriptor",
+        "event",
+        "event_page",
+        "stop",
+        "resource",
+        "datum",
+        "datum_page",
+        "stream_resource",
+        "stream_datum",
+    }
+)
 
-    A torn last line (a crash during the write) is skipped with a log message; a bad
-    line elsewhere raises ``DataError`` when ``strict`` and is skipped otherwise.
+
+def _parse_line(raw: bytes) -> tuple[str, dict]:
+    """``(name, doc)`` of one journal line; ``ValueError`` saying why it is not one."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        rec = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("doc"), dict):
+        raise ValueError("not a document (a {name, doc} mapping)")
+    name = rec.get("name")
+    if name not in DOCUMENT_NAMES:
+        raise ValueError(f"unknown document name {name!r}")
+    if not isinstance(rec["doc"].get("uid", ""), str):
+        raise ValueError("the document's uid is not text")
+    return name, rec["doc"]
+
+
+def read_journal(
+    path: str | Path, *, strict: bool = False, skipped: list[str] | None = None
+) -> Iterator[tuple[str, dict]]:
+    """Yield ``(name, doc)`` from a journal, read line by line as bytes.
+
+    A line that is not valid UTF-8, not valid JSON or not a document is skipped with a
+    log message (``DataError`` instead when ``strict``) and described in ``skipped``
+    (``"journal.jsonl:LINE: why"``); a torn last line (a crash during the write) too.
     """
     path = Path(path)
     try:
-        f = open(path, encoding="utf-8")  # noqa: SIM115
+        f = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no journal") from exc
     with f:
-        lines = f.read().split("\n")
-    last = len(lines) - 1
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            name, doc = rec["name"], rec["doc"]
-        except (ValueError, KeyError, TypeError) as exc:
-            where = f"{path}:{i + 1}"
-            if i >= last - 1 and not line.endswith("}"):
-                log.warning("%s: torn last journal line skipped", where)
+        for i, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
-            if strict:
-                raise DataError(f"{where}: bad journal line: {exc}") from exc
-            log.warning("%s: bad journal line skipped: %s", where, exc)
-            continue
-        yield name, doc
+            try:
+                name, doc = _parse_line(raw.rstrip(b"\r\n"))
+            except ValueError as exc:
+                where = f"{path.name}:{i}"
+                torn = not raw.endswith(b"\n")
+                why = "torn last line (the process died while writing it)" if torn else str(exc)
+                if strict and not torn:
+                    raise DataError(f"{path}:{i}: bad journal line: {exc}") from exc
+                log.warning("%s: journal line skipped: %s", where, why)
+                if skipped is not None:
+                    skipped.append(f"{where}: {why}")
+                continue
+            yield name, doc

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +51,11 @@ class RecoveryReport:
     rows: dict[str, int] = field(default_factory=dict)  # stream -> rows after recovery
     restored: dict[str, int] = field(default_factory=dict)  # stream -> rows added
     lost: dict[str, int] = field(default_factory=dict)  # "stream/key" -> values lost
+    #: journal lines skipped ("journal.jsonl:LINE: why"): bad UTF-8, JSON or document
+    skipped: list[str] = field(default_factory=list)
+    #: events (and stream data) whose descriptor is not in the journal, per descriptor uid
+    orphans: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0  #: documents journaled twice (same uid), written once
 
 
 def _is_consolidated(path: Path) -> bool:
@@ -63,6 +69,90 @@ def _unref(data: dict) -> tuple[dict, list[str]]:
     if not refs:
         return data, refs
     return {k: (MISSING if k in refs else v) for k, v in data.items()}, refs
+
+
+class _Replay:
+    """The journal replayed into a run's streams (what ``recover`` writes afterwards)."""
+
+    def __init__(self, path: Path, run: _Run, start: dict, opener) -> None:
+        self.path, self.run, self.start, self.opener = path, run, start, opener
+        self.stop_doc: dict | None = None
+        self.last_time = float(start.get("time", time.time()))
+        self.lost_keys: dict = {}
+        self.skipped: list[str] = []
+        self.orphans: dict[str, int] = {}
+        self.duplicates = 0
+        self._seen: set[str] = set()
+
+    def run_journal(self, journal: Path) -> None:
+        for i, (name, doc) in enumerate(read_journal(journal, skipped=self.skipped)):
+            uid = doc.get("uid")
+            if uid is not None and name not in ("event", "event_page"):  # events: event()
+                if (name, uid) in self._seen:
+                    self.duplicates += 1
+                    continue
+                self._seen.add((name, uid))
+            try:
+                self.document(name, doc)
+            except (KeyError, TypeError, ValueError) as exc:
+                why = f"document {i + 1} ({name}) unusable: {type(exc).__name__}: {exc}"
+                log.warning("%s: %s", journal, why)
+                self.skipped.append(f"{JOURNAL_NAME}: {why}")
+
+    def document(self, name: str, doc: dict) -> None:
+        run = self.run
+        t = doc.get("time", 0.0)
+        if isinstance(t, int | float) and math.isfinite(t):
+            self.last_time = max(self.last_time, float(t))
+        if name == "start":
+            if doc["uid"] != self.start["uid"]:
+                raise DataError(
+                    f"{self.path}: journal belongs to run {doc['uid']}, not {self.start['uid']}"
+                )
+        elif name == "descriptor":
+            self.descriptor(doc)
+        elif name in ("event", "event_page", "stream_datum"):
+            stream = run.by_desc.get(doc["descriptor"])
+            if stream is None:
+                n = len(doc.get("seq_num", ())) if name == "event_page" else 1
+                self.orphans[doc["descriptor"]] = self.orphans.get(doc["descriptor"], 0) + n
+                return
+            if name == "stream_datum":
+                resource = run.resources[doc["stream_resource"]]
+                stream.add_stream_datum(doc, resource, self.last_time, run.frame_times)
+                return
+            events = [doc] if name == "event" else event_model.unpack_event_page(doc)
+            for ev in events:
+                self.event(stream, ev)
+        elif name == "stream_resource":
+            run.resources[doc["uid"]] = doc
+        elif name == "stop":
+            self.stop_doc = doc
+
+    def event(self, stream, ev: dict) -> None:
+        key = ("event", ev["uid"])
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        self._seen.add(key)
+        data, refs = _unref(ev["data"])
+        stream.add_event({**ev, "data": data}, self.last_time, self.run.frame_times)
+        for key in refs:
+            self.lost_keys.setdefault((stream, key), []).append(stream.n_rows - 1)
+
+    def descriptor(self, doc: dict) -> None:
+        run, opener = self.run, self.opener
+        stream = run.stream_for(doc)
+        if stream.opener is None:
+            stream.opener = opener
+            for attr in ("time", "seq"):
+                col = getattr(stream, attr)
+                old = opener(stream.group, col.name, 0)
+                if old is not None:
+                    stream.columns[stream.columns.index(col)] = old
+                    setattr(stream, attr, old)
+        stream.add_descriptor(doc)
+        run.by_desc[doc["uid"]] = stream
 
 
 def recover(path: str | Path) -> RecoveryReport:
@@ -89,45 +179,20 @@ def recover(path: str | Path) -> RecoveryReport:
             return None
         return ColumnArray.open_existing(arr, start_row=row)
 
-    stop_doc, last_time, lost_keys = None, float(start.get("time", time.time())), {}
-    for name, doc in read_journal(journal):
-        last_time = max(last_time, float(doc.get("time", 0.0) or 0.0))
-        if name == "start":
-            if doc["uid"] != start["uid"]:
-                raise DataError(f"{path}: journal belongs to run {doc['uid']}, not {start['uid']}")
-        elif name == "descriptor":
-            stream = run.stream_for(doc)
-            if stream.opener is None:
-                stream.opener = opener
-                for attr in ("time", "seq"):
-                    col = getattr(stream, attr)
-                    old = opener(stream.group, col.name, 0)
-                    if old is not None:
-                        stream.columns[stream.columns.index(col)] = old
-                        setattr(stream, attr, old)
-            stream.add_descriptor(doc)
-            run.by_desc[doc["uid"]] = stream
-        elif name in ("event", "event_page"):
-            stream = run.by_desc[doc["descriptor"]]
-            events = [doc] if name == "event" else event_model.unpack_event_page(doc)
-            for ev in events:
-                data, refs = _unref(ev["data"])
-                stream.add_event({**ev, "data": data}, last_time, run.frame_times)
-                for key in refs:
-                    lost_keys.setdefault((stream, key), []).append(stream.n_rows - 1)
-        elif name == "stream_resource":
-            run.resources[doc["uid"]] = doc
-        elif name == "stream_datum":
-            stream = run.by_desc[doc["descriptor"]]
-            stream.add_stream_datum(
-                doc, run.resources[doc["stream_resource"]], last_time, run.frame_times
-            )
-        elif name == "stop":
-            stop_doc = doc
+    replay = _Replay(path, run, start, opener)
+    replay.run_journal(journal)
+    stop_doc, last_time, lost_keys = replay.stop_doc, replay.last_time, replay.lost_keys
     for stream in run.streams.values():
         stream.materialize_all(run.frame_times)
 
-    report = RecoveryReport(path, True, {})
+    report = RecoveryReport(
+        path,
+        True,
+        {},
+        skipped=replay.skipped,
+        orphans=replay.orphans,
+        duplicates=replay.duplicates,
+    )
     snaps = []
     for stream in run.streams.values():
         target = max([stream.n_rows] + [c.n_disk for c in stream.columns if c.arr is not None])

@@ -21,6 +21,8 @@ disk.  Metadata is consolidated once, when the run stops.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
 import threading
 import time
@@ -50,7 +52,7 @@ from labctl.data._store import (
 from labctl.data._streams import StreamBuffer, safe_name
 from labctl.data.journal import JOURNAL_NAME, Journal
 
-__all__ = ["RunWriter", "run_path"]
+__all__ = ["RunWriter", "run_path", "ensure_data_dir"]
 
 log = logging.getLogger(__name__)
 ASSETS_GROUP = "assets"
@@ -58,12 +60,47 @@ _READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError)
 DEFAULT_COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 
 
+def _safe(text: object, default: str) -> str:
+    """``text`` reduced to letters, digits, ``_`` and ``-`` (never a path or ``..``)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or default
+
+
 def run_path(data_dir: str | Path, start: dict) -> Path:
-    """``<data_dir>/<YYYY-MM-DD>/<scan_id>_<plan>_<uid8>.zarr`` for a start document."""
-    day = datetime.fromtimestamp(float(start.get("time", time.time()))).strftime("%Y-%m-%d")
-    plan = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(start.get("plan_name") or "run")).strip("-")
-    name = f"{start.get('scan_id', 0)}_{plan or 'run'}_{start['uid'][:8]}"
-    return Path(data_dir) / day / f"{name}.zarr"
+    """``<data_dir>/<YYYY-MM-DD>/<scan_id>_<plan>_<uid8>.zarr`` for a start document.
+
+    Built only from sanitized fields (an integer scan id, the plan name and uid reduced
+    to ``[A-Za-z0-9_-]``, a finite time), and checked to lie under ``data_dir``:
+    a start document cannot make the writer write anywhere else (``DataError``)."""
+    t = start.get("time")
+    t = float(t) if isinstance(t, int | float) and math.isfinite(t) else time.time()
+    try:
+        day = datetime.fromtimestamp(t).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        day = datetime.fromtimestamp(time.time()).strftime("%Y-%m-%d")
+    scan = start.get("scan_id", 0)
+    scan = scan if isinstance(scan, int) and not isinstance(scan, bool) else 0
+    plan = _safe(start.get("plan_name") or "run", "run")
+    name = f"{scan}_{plan}_{_safe(start.get('uid', ''), 'run')[:8]}"
+    root = Path(data_dir)
+    path = root / day / f"{name}.zarr"
+    if not path.resolve().is_relative_to(root.resolve()):  # e.g. a day directory symlink
+        raise DataError(f"run store {path} would lie outside the data directory {root}")
+    return path
+
+
+def ensure_data_dir(data_dir: str | Path) -> Path:
+    """Create ``data_dir`` if needed; ``DataError`` if it cannot hold run stores (a file,
+    no permission), said before anything is energized."""
+    path = Path(data_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"data_dir {str(path)!r} is a file, not a directory") from None
+    except OSError as exc:
+        raise DataError(f"data_dir {str(path)!r} cannot be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataError(f"data_dir {str(path)!r} is not writable")
+    return path
 
 
 class _Run:

@@ -20,6 +20,7 @@ runs: a protocol that would exceed a limit anywhere energizes nothing.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import sys
 import typing
@@ -37,7 +38,7 @@ from pydantic import (
 )
 
 from labctl.config.yaml_loading import YamlDoc, format_validation_error, load_yaml
-from labctl.core.errors import ConfigError, LabctlError
+from labctl.core.errors import ConfigError, DataError, LabctlError
 from labctl.protocol.devices import device_parameters, resolve_devices
 
 __all__ = [
@@ -143,7 +144,43 @@ def load_protocol(
                 f"{where}: plan {step.plan!r} needs {', '.join(repr(m) for m in missing)} in 'args'"
             )
         _check_types(plans[step.plan], step, doc, i)
+        for key, value in step.args.items():
+            _check_finite(value, ("steps", i, "args", key), doc)
+    _check_metadata(protocol, doc)
     return protocol, doc
+
+
+#: start-document keys the RunEngine sets itself; a protocol setting them is refused
+RESERVED_METADATA = ("uid", "time", "scan_id", "plan_name", "plan_type", "plan_args")
+
+
+def _check_finite(value, path: tuple, doc: YamlDoc) -> None:
+    """Every number in a plan argument (nested too) is finite: ``.nan``/``.inf`` is bad
+    input (a NaN target or gain compares false with everything)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, path + (k,), doc)
+    elif isinstance(value, list):
+        for j, v in enumerate(value):
+            _check_finite(v, path + (j,), doc)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{doc.where(path)}: {'.'.join(str(p) for p in path[3:])} must be a finite "
+            f"number, got {value!r}"
+        )
+
+
+def _check_metadata(protocol: Protocol, doc: YamlDoc) -> None:
+    """Metadata must not set what the RunEngine records itself (``uid``, ``time``...)."""
+    places = [(("metadata",), protocol.metadata.model_dump(exclude_none=True))]
+    places += [(("steps", i, "metadata"), s.metadata) for i, s in enumerate(protocol.steps)]
+    for path, md in places:
+        for key in RESERVED_METADATA:
+            if key in md:
+                raise ConfigError(
+                    f"{doc.where(path + (key,))}: {key!r} is set by the RunEngine for each "
+                    f"run; metadata cannot set it (reserved: {', '.join(RESERVED_METADATA)})"
+                )
 
 
 def _check_types(fn, step: Step, doc: YamlDoc, i: int) -> None:
@@ -344,6 +381,50 @@ class _RunRecorder:
             self.stop = doc
 
 
+def _run_step(the_bench, recorder: _RunRecorder, guard, i: int, name: str, plan) -> StepResult:
+    """Run one step; print its result line (and, if it did not succeed, why)."""
+    from bluesky.utils import RunEngineInterrupted
+
+    from labctl.safety.signals import CTRL_C_REASON, abort_run
+
+    error, interrupted = None, False
+    try:
+        the_bench.RE(plan)
+    except RunEngineInterrupted:  # Ctrl-C (paused), or a signal (aborted)
+        abort_run(the_bench.RE, guard.reason or CTRL_C_REASON)
+        interrupted = True
+    except LabctlError as exc:
+        error = exc
+    except OSError as exc:  # the run store cannot be written (disk full...)
+        error = DataError(f"writing the run failed: {exc}")
+    stop = recorder.stop
+    result = StepResult(
+        i,
+        name,
+        recorder.uid,
+        stop.get("exit_status", "fail" if error else "incomplete"),
+        the_bench.last_run_path,
+        f"{type(error).__name__}: {error}" if error else stop.get("reason", ""),
+        interrupted,
+    )
+    print(
+        f"run {result.uid or '?'} ({name}): {result.exit_status}"
+        + (f", data in {result.path}" if result.path else ""),
+        flush=True,
+    )
+    if interrupted:
+        why = guard.reason or CTRL_C_REASON
+        print(f"labctl: step {i} {why}; outputs are off", file=sys.stderr)
+    elif result.exit_status != "success" or error is not None:
+        print(
+            f"labctl: step {i} ended {result.exit_status}: {result.reason}; outputs are off",
+            file=sys.stderr,
+        )
+        if result.exit_status == "success":  # an error after a successful stop document
+            result.exit_status = "fail"
+    return result
+
+
 def run_protocol(
     path: str | Path,
     *,
@@ -364,9 +445,9 @@ def run_protocol(
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
     or ``LimitError`` before anything is energized.
     """
-    from bluesky.utils import RunEngineInterrupted
-
     from labctl.bench import Bench
+    from labctl.data.writer import ensure_data_dir
+    from labctl.safety.signals import SignalGuard
 
     protocol, doc = load_protocol(path)
     bench_file = Path(bench) if bench else bench_path(protocol, doc)
@@ -384,7 +465,19 @@ def run_protocol(
         if not quiet:
             print(text, flush=True)
 
-    the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+    guard = SignalGuard().install()  # SIGTERM/SIGHUP: outputs off, run aborted
+    try:
+        the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+    except BaseException:
+        guard.restore(raising=False)
+        raise
+    guard.attach(the_bench.outputs_off, the_bench.RE)
+    try:
+        ensure_data_dir(the_bench.data_dir)
+    except BaseException:
+        the_bench.close()
+        guard.restore(raising=False)
+        raise
     recorder = _RunRecorder()
     the_bench.RE.subscribe(recorder)
     if not quiet:
@@ -402,40 +495,13 @@ def run_protocol(
         )
         for i, (step, plan) in enumerate(zip(protocol.steps, plans, strict=True), 1):
             say(f"step {i}/{len(plans)}: {step.plan}")
-            error, interrupted = None, False
-            try:
-                the_bench.RE(plan)
-            except RunEngineInterrupted:
-                the_bench.RE.abort("interrupted by the operator (Ctrl-C)")
-                interrupted = True
-            except LabctlError as exc:
-                error = exc
-            stop = recorder.stop
-            result = StepResult(
-                i,
-                step.plan,
-                recorder.uid,
-                stop.get("exit_status", "fail" if error else "incomplete"),
-                the_bench.last_run_path,
-                f"{type(error).__name__}: {error}" if error else stop.get("reason", ""),
-                interrupted,
-            )
+            result = _run_step(the_bench, recorder, guard, i, step.plan, plan)
             results.append(result)
-            print(
-                f"run {result.uid or '?'} ({step.plan}): {result.exit_status}"
-                + (f", data in {result.path}" if result.path else ""),
-                flush=True,
-            )
-            if interrupted:
-                print(f"labctl: step {i} interrupted; outputs are off", file=sys.stderr)
-                break
-            if result.exit_status != "success" or error is not None:
-                print(
-                    f"labctl: step {i} ended {result.exit_status}: {result.reason}; outputs "
-                    "are off",
-                    file=sys.stderr,
-                )
+            if result.interrupted or result.exit_status != "success":
                 break
     finally:
-        the_bench.close()
+        try:
+            the_bench.close()
+        finally:
+            guard.restore()  # raises Terminated after a signal
     return results

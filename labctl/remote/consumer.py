@@ -24,9 +24,57 @@ from pathlib import Path
 from labctl.remote.publisher import client_curve
 from labctl.remote.serialization import deserializer as _deserializer
 
-__all__ = ["make_dispatcher", "DocumentConsumer", "main"]
+__all__ = ["make_dispatcher", "DocumentConsumer", "main", "MAX_MESSAGE_BYTES"]
 
 log = logging.getLogger("labctl.remote.consumer")
+
+
+#: the largest document message accepted, bytes (image data travels by reference)
+MAX_MESSAGE_BYTES = 16 << 20
+
+
+def _parse(message: bytes, prefix: bytes, deserialize) -> tuple[str, dict] | None:
+    """``(name, document)`` of one 0MQ message, None if it is for another prefix;
+    ``ValueError`` saying why a message is refused."""
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"{len(message)} bytes, over the {MAX_MESSAGE_BYTES} allowed")
+    parts = message.split(b" ", 2)
+    if len(parts) != 3:
+        raise ValueError("not '<prefix> <name> <document>'")
+    their_prefix, raw_name, payload = parts
+    if prefix and their_prefix != prefix:
+        return None
+    name = raw_name.decode("utf-8", "replace")
+    if name not in _DOCUMENT_NAMES:
+        raise ValueError(f"unknown document name {name[:40]!r}")
+    try:
+        doc = deserialize(payload)
+    except Exception as exc:  # whatever the decoder raises on hostile bytes
+        raise ValueError(f"{name} document cannot be decoded: {type(exc).__name__}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{name} document is a {type(doc).__name__}, not a mapping")
+    from event_model import DocumentNames, schema_validators
+
+    try:
+        schema_validators[DocumentNames[name]].validate(doc)
+    except Exception as exc:  # the schema's ValidationError (or a hostile value's error)
+        why = getattr(exc, "message", None) or str(exc)
+        raise ValueError(f"not a valid {name} document: {why[:200]}") from None
+    return name, doc
+
+
+_DOCUMENT_NAMES = (
+    "start",
+    "descriptor",
+    "event",
+    "event_page",
+    "stop",
+    "resource",
+    "datum",
+    "datum_page",
+    "stream_resource",
+    "stream_datum",
+)
 
 
 def make_dispatcher(
@@ -37,10 +85,26 @@ def make_dispatcher(
     curve: tuple[str | Path, str | Path] | None = None,
 ):
     """A bluesky ``RemoteDispatcher`` on a proxy output (``host:port``) decoding with
-    ``serializer`` ("msgpack" or "json"), never pickle."""
+    ``serializer`` ("msgpack" or "json"), never pickle.  A message with an unknown
+    document name, a payload that does not decode to a valid document (event-model's
+    schema), or more than :data:`MAX_MESSAGE_BYTES` is logged and dropped; later
+    messages are handled."""
     from bluesky.callbacks.zmq import RemoteDispatcher
+    from event_model import DocumentNames
 
-    return RemoteDispatcher(
+    class _GuardedDispatcher(RemoteDispatcher):
+        async def _poll(self):  # bluesky's loop, refusing hostile messages one by one
+            while True:
+                message = await self._socket.recv()
+                try:
+                    parsed = _parse(message, self._prefix, self._deserializer)
+                except ValueError as exc:
+                    log.warning("0MQ message dropped: %s", exc)
+                    continue
+                if parsed is not None:
+                    self.loop.call_soon(self.process, DocumentNames[parsed[0]], parsed[1])
+
+    return _GuardedDispatcher(
         address,
         prefix=prefix,
         deserializer=_deserializer(serializer),

@@ -5,6 +5,7 @@
 - :mod:`labctl.safety.monitor`: :class:`SafetyMonitor`, the watchdog that switches
   outputs off through the drivers.
 - :mod:`labctl.safety.run_engine`: the plan wrapper and sleep handler that arm it.
+- :mod:`labctl.safety.signals`: outputs off and the run aborted on SIGTERM and SIGHUP.
 """
 
 from __future__ import annotations

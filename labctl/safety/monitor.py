@@ -9,7 +9,9 @@ instrument fault, an output beyond the limits or a lost link it **trips**:
 
 1. switches every AMF generator and laser off through its driver, at once, from the
    thread that detected the trip (it does not wait for the plan or the RunEngine);
-   if an output cannot be confirmed off it tries again every period until it can;
+   one output failing (whatever it raises) does not stop the others; if an output
+   cannot be confirmed off it tries again every period until it can, and the trip
+   says how each output ended (``Trip.output_states``);
 2. records a :class:`Trip` (``monitor.trips``) and, in the run, one event of a
    ``safety`` stream; the run's stop document gets ``exit_status="abort"`` and
    ``reason="safety trip: ..."``;
@@ -46,7 +48,12 @@ from dataclasses import replace
 from labctl.core.clock import Clock
 from labctl.core.errors import ConfigError, LabctlError
 from labctl.core.limits import BenchLimits
-from labctl.safety.watches import ProbeWatch, Problem, Trip
+from labctl.safety.watches import (
+    ProbeWatch,
+    Problem,
+    Trip,
+    frozen_while_heating,
+)
 
 __all__ = ["SafetyMonitor", "Trip", "TRIP_KINDS"]
 
@@ -78,7 +85,9 @@ class SafetyMonitor:
         reading or an instrument status missing for this many periods trips. stuck_s: an
         identical guarded reading for this long trips (None: off). readback_margin: relative
         tolerance on output readbacks against the limits. temperature_max_C: per-role maxima
-        that tighten the bench's.
+        that tighten the bench's. stuck_heating_s: an identical guarded reading for this
+        long while an output is energized and another probe's reading changes trips (None:
+        off).
     """
 
     def __init__(
@@ -92,9 +101,19 @@ class SafetyMonitor:
         idle_period_s: float = 30.0,
         stale_periods: float = 2.0,
         stuck_s: float | None = None,
+        stuck_heating_s: float | None = None,
         readback_margin: float = 0.05,
         temperature_max_C: dict[str, float] | None = None,
     ) -> None:
+        numbers = (period_s, idle_period_s, stale_periods, readback_margin)
+        if not all(math.isfinite(x) for x in numbers) or (
+            stuck_s is not None and not math.isfinite(stuck_s)
+        ):
+            raise ConfigError(
+                f"safety: period_s, idle_period_s, stale_periods, stuck_s and "
+                f"readback_margin must be finite numbers, got {period_s!r}, "
+                f"{idle_period_s!r}, {stale_periods!r}, {stuck_s!r}, {readback_margin!r}"
+            )
         if not period_s > 0 or not stale_periods >= 1 or not idle_period_s >= period_s:
             raise ConfigError(
                 f"safety: period_s must be > 0, idle_period_s >= period_s and "
@@ -108,6 +127,11 @@ class SafetyMonitor:
         self.idle_period_s = float(idle_period_s)
         self.stale_periods = float(stale_periods)
         self.stuck_s = None if stuck_s is None else float(stuck_s)
+        if stuck_heating_s is not None and not (
+            math.isfinite(stuck_heating_s) and stuck_heating_s > 0
+        ):
+            raise ConfigError(f"safety: stuck_heating_s must be > 0 s, got {stuck_heating_s!r}")
+        self.stuck_heating_s = None if stuck_heating_s is None else float(stuck_heating_s)
         self.readback_margin = float(readback_margin)
         self._tighten = dict(temperature_max_C or {})
         self._run_tighten: dict[str, float] = {}
@@ -118,6 +142,8 @@ class SafetyMonitor:
         self.trips: list[Trip] = []  #: every trip since the monitor was made
         self.trip_record: Trip | None = None  #: the trip of the current run (None: none)
         self.errors: list[Exception] = []  #: unexpected errors met while checking
+        #: output name -> "off" or why it is not confirmed off, after the last switch-off
+        self.output_states: dict[str, str] = {}
         self._lock = threading.RLock()
         self._tripped = threading.Event()
         self._task = None
@@ -167,6 +193,7 @@ class SafetyMonitor:
             "idle_period_s": self.idle_period_s,
             "stale_s": self.stale_periods * self.period_s,
             "stuck_s": self.stuck_s,
+            "stuck_heating_s": self.stuck_heating_s,
             "readback_margin": self.readback_margin,
             "temperature_max_C": {
                 r: v for r, v in self.temperature_max_C.items() if r in self.guarded
@@ -303,6 +330,8 @@ class SafetyMonitor:
                 problems: list[Problem] = []
                 for p in self.probes:
                     problems += p.check(now, self.stale_s, self.stuck_s)
+                if self.stuck_heating_s is not None and any(w.energized for w in self.outputs):
+                    problems += frozen_while_heating(self.probes, now, self.stuck_heating_s)
                 for w in self.outputs:
                     problems += w.check(now, self.stale_s)
             except Exception as exc:  # a monitor that cannot check must fail safe
@@ -338,6 +367,7 @@ class SafetyMonitor:
                 outputs_off=not errors,
                 off_time=self.clock.now() if not errors else math.nan,
                 off_errors=tuple(errors),
+                output_states=tuple(self.output_states.items()),
             )
             self._replace_trip(trip, done)
             if self.trip_record is trip:
@@ -352,12 +382,18 @@ class SafetyMonitor:
         self.trips = [new if t is old else t for t in self.trips]
 
     def _switch_off(self) -> list[str]:
+        """Every output, whatever one of them raises; ``output_states`` says how each
+        ended ("off", or why it is not confirmed off)."""
         errors = []
         for w in self.outputs:
             try:
                 w.switch_off()
-            except LabctlError as exc:
-                errors.append(f"{w.name}: {exc}")
+            except Exception as exc:  # any exception: the next output still goes off
+                why = f"{type(exc).__name__}: {exc}"
+                errors.append(f"{w.name}: {why}")
+                self.output_states[w.name] = f"NOT confirmed off ({why})"
+            else:
+                self.output_states[w.name] = "off"
         return errors
 
     def _retry_off(self) -> None:
@@ -365,7 +401,12 @@ class SafetyMonitor:
         trip = self._pending
         if not errors and trip is not None:
             self._pending = None
-            done = replace(trip, outputs_off=True, off_time=self.clock.now())
+            done = replace(
+                trip,
+                outputs_off=True,
+                off_time=self.clock.now(),
+                output_states=tuple(self.output_states.items()),
+            )
             if self.trip_record is trip:
                 self.trip_record = done
             self._replace_trip(trip, done)

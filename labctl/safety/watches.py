@@ -8,7 +8,10 @@ returns the problems it sees as :class:`Problem` tuples; the monitor decides.
   (``over_temperature``), ``---.-`` (``invalid_reading``), no valid reading for
   ``stale_s`` (``stale_reading``, e.g. the link is dead), the exact same reading for
   ``stuck_s`` (``stuck_reading``; a heuristic for probes whose noise exceeds their
-  resolution, off unless configured).
+  resolution, off unless configured); :func:`frozen_while_heating`: a guarded reading
+  identical for ``stuck_heating_s`` while an output is energized and another probe's
+  reading changes (on by default).  A reading or a limit that is not a finite number
+  trips (``invalid_reading``, ``monitor_error``): a NaN never means "no limit".
 - :class:`AMFWatch`, :class:`LaserWatch`: an energizing instrument; a protection that
   trips during the run (``interlock``, ``coolant``, ``instrument_fault``; faults
   already latched when the run started are not new events, the instrument itself
@@ -28,7 +31,14 @@ from typing import NamedTuple
 from labctl.core.errors import LabctlError
 from labctl.core.limits import BenchLimits
 
-__all__ = ["Trip", "Problem", "ProbeWatch", "AMFWatch", "LaserWatch"]
+__all__ = [
+    "Trip",
+    "Problem",
+    "ProbeWatch",
+    "AMFWatch",
+    "LaserWatch",
+    "frozen_while_heating",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class Trip:
     outputs_off: bool = False
     off_time: float = math.nan
     off_errors: tuple[str, ...] = ()
+    #: (output, "off" or why it is not confirmed off) for every output, last attempt
+    output_states: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return self.message
@@ -96,6 +108,12 @@ class ProbeWatch:
                 for role, t in self.last_valid.items()
                 if role in self.guards and now - t >= stale_s - 1e-9
             ]
+        for role, ch in self.channels.items():  # when each reading last changed
+            v = values.get(ch)
+            if v is not None and math.isfinite(v):
+                same = self._same.get(role)
+                if same is None or same[0] != v:
+                    self._same[role] = (v, now)
         problems = []
         for role, limit in self.guards.items():
             value = values.get(self.channels[role])
@@ -114,6 +132,9 @@ class ProbeWatch:
                     )
                 )
                 continue
+            if not (math.isfinite(value) and math.isfinite(limit)):
+                problems.append(_non_finite(where, value, limit))
+                continue
             self.last_valid[role] = now
             if value > limit:
                 problems.append(
@@ -126,10 +147,8 @@ class ProbeWatch:
                     )
                 )
             if stuck_s is not None:
-                same = self._same.get(role)
-                if same is None or same[0] != value:
-                    self._same[role] = (value, now)
-                elif now - same[1] >= stuck_s - 1e-9:
+                same = self._same[role]
+                if now - same[1] >= stuck_s - 1e-9:
                     problems.append(
                         Problem(
                             "stuck_reading",
@@ -141,6 +160,53 @@ class ProbeWatch:
                         )
                     )
         return problems
+
+
+def _non_finite(where: str, value: float, limit: float) -> Problem:
+    """A reading or a limit that is not a finite number: never "no limit", a trip."""
+    if not math.isfinite(limit):
+        return Problem(
+            "monitor_error",
+            where,
+            f"{where}: temperature limit {limit!r} is not a finite number",
+            value,
+            limit,
+        )
+    return Problem(
+        "invalid_reading",
+        where,
+        f"{where}: reading {value!r} is not a finite number (guarded at {limit:g} C)",
+        value,
+        limit,
+    )
+
+
+def frozen_while_heating(probes: list[ProbeWatch], now: float, window_s: float) -> list[Problem]:
+    """Guarded readings identical for ``window_s`` while another probe's reading changed
+    within it (call only while an output is energized): a probe stuck in place, whose
+    controller would push the output to its maximum."""
+    changed = {
+        (p.name, role) for p in probes for role, (_, t) in p._same.items() if now - t < window_s
+    }
+    problems = []
+    for p in probes:
+        for role in p.guards:
+            same = p._same.get(role)
+            if same is None or now - same[1] < window_s - 1e-9:
+                continue
+            if any(key != (p.name, role) for key in changed):
+                where = f"{p.name}.{role}"
+                problems.append(
+                    Problem(
+                        "stuck_reading",
+                        where,
+                        f"{where}: reading frozen at {same[0]:.1f} C for {now - same[1]:.3g} s "
+                        f"while energized and other probes change (limit {window_s:g} s)",
+                        same[0],
+                        p.guards[role],
+                    )
+                )
+    return problems
 
 
 class _EnergizerWatch:
@@ -272,7 +338,7 @@ class AMFWatch(_EnergizerWatch):
         lim = self.limits
         out = []
         hf = field_kA_m * 1e3 * status.frequency_Hz
-        if field_kA_m > lim.field_max_kA_m * m:
+        if not field_kA_m <= lim.field_max_kA_m * m:  # a NaN readback trips too
             out.append(
                 Problem(
                     "over_output",
@@ -283,7 +349,7 @@ class AMFWatch(_EnergizerWatch):
                     lim.field_max_kA_m,
                 )
             )
-        if hf > lim.hf_max * m:
+        if not hf <= lim.hf_max * m:
             out.append(
                 Problem(
                     "over_output",
@@ -295,7 +361,7 @@ class AMFWatch(_EnergizerWatch):
                 )
             )
         cap = lim.amf_current_max_A
-        if cap is not None and status.current_A > cap * m:
+        if cap is not None and not status.current_A <= cap * m:
             out.append(
                 Problem(
                     "over_output",
@@ -332,7 +398,7 @@ class LaserWatch(_EnergizerWatch):
         area = self.device.spot_area_cm2
         cap = self.limits.max_laser_power_W(area)
         power = float(status.get("power_W", 0.0))
-        if power > cap * (1.0 + self.margin):
+        if not power <= cap * (1.0 + self.margin):  # a NaN readback or cap trips too
             return [
                 Problem(
                     "over_output",

@@ -6,7 +6,9 @@ second ``primary`` event of the phase, one fault is injected (``labctl.simulator
 on the thermometer link and on the energizer's link (replies dropped, garbled or
 delayed 5 s; the link disconnected for 2 s), a broken or stuck probe, and the
 energizer's own faults (AMF: coolant loss, generator trip; laser: interlock open,
-keylock off, controller over-temperature).
+keylock off, controller over-temperature); and faults the matrix makes itself
+(``SOFTWARE_FAULTS``): a real SIGTERM or SIGHUP to the process, an emergency-off that
+raises RuntimeError once, a NaN reading, a probe frozen under the default detection.
 
 A case is a **safe shutdown** when the run ended with a safety trip or a labctl error
 (never another exception), every output was off at the end, energy went off no later
@@ -20,7 +22,10 @@ fault is in the run's store (``events lost`` counts those that are not).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +35,7 @@ from pathlib import Path
 from labctl.core.errors import LabctlError
 from labctl.kinds import get_kind
 from labctl.kinds.base import LINK_FAULT_KINDS
+from labctl.safety.signals import SignalGuard, Terminated
 
 __all__ = ["PlanSpec", "PLANS", "Case", "Outcome", "cases", "run_case", "run_matrix", "summary"]
 
@@ -145,6 +151,14 @@ class Case:
         return f"{self.plan}/{self.phase}: {self.kind} on {where}"
 
 
+#: faults the matrix makes itself rather than the simulator: a real SIGTERM/SIGHUP to
+#: this process (a SignalGuard runs the plan), the energizer's emergency-off raising
+#: RuntimeError once (at the trip a broken control probe causes), a NaN reading on the
+#: control probe, and the control probe frozen with only the default stuck detection
+SOFTWARE_FAULTS = ("sigterm", "sighup", "off_raises", "nan_reading", "probe_frozen")
+FROZEN_S = 10.0  #: stuck_heating_s used by the matrix's probe_frozen cases, s
+
+
 def cases(plans: list[str] | None = None) -> list[Case]:
     """Every (plan, phase, fault) combination."""
     out = []
@@ -158,6 +172,11 @@ def cases(plans: list[str] | None = None) -> list[Case]:
             faults.append(("probe_broken", "thermo", spec.other_guarded_role))
         faults += [(k, spec.energizer, None) for k in LINK_FAULT_KINDS]
         faults += [(k, spec.energizer, None) for k in _instrument_faults(spec.energizer)]
+        faults += [("sigterm", "process", None), ("sighup", "process", None)]
+        faults += [("off_raises", spec.energizer, None)]
+        faults += [("nan_reading", "thermo", spec.control_role)]
+        if spec.other_guarded_role:  # another probe that moves while the control one is frozen
+            faults.append(("probe_frozen", "thermo", spec.control_role))
         out += [
             Case(spec.name, phase, k, dev, role) for phase in spec.phases for k, dev, role in faults
         ]
@@ -240,6 +259,8 @@ def run_case(case: Case, benches: Path, data_dir: Path, edit: Callable | None = 
 
     spec = PLANS[case.plan]
     bench = _make_bench(spec, benches, data_dir, edit)
+    if case.kind == "probe_frozen":  # only the default detection of a frozen probe
+        bench.safety.stuck_s, bench.safety.stuck_heating_s = None, FROZEN_S
     out = Outcome(case)
     docs: list[tuple[str, dict]] = []
     primary: set[str] = set()
@@ -265,15 +286,18 @@ def run_case(case: Case, benches: Path, data_dir: Path, edit: Callable | None = 
         if case.role is not None:
             channel = {r: c for c, r in bench.thermo.roles.items()}[case.role]
             value = doc["data"].get(f"thermo_{case.role}")
-        fault = Fault(
-            case.kind,
-            case.device,
-            channel=channel,
-            value=value,
-            delay_s=DELAY_S,
-            duration_s=OUTAGE_S if case.kind == "disconnect" else None,
-        )
-        bench.faults.inject(fault)
+        if case.kind in SOFTWARE_FAULTS:
+            _inject_software(case, bench, spec, channel, value)
+        else:
+            fault = Fault(
+                case.kind,
+                case.device,
+                channel=channel,
+                value=value,
+                delay_s=DELAY_S,
+                duration_s=OUTAGE_S if case.kind == "disconnect" else None,
+            )
+            bench.faults.inject(fault)
         out.injected = True
         mark["t"] = bench.clock.now()
         mark["energized"] = energy.on
@@ -284,8 +308,9 @@ def run_case(case: Case, benches: Path, data_dir: Path, edit: Callable | None = 
     bench.RE.subscribe(on_document)
     try:
         try:
-            bench.RE(spec.make(bench))
-        except LabctlError as exc:
+            with _signal_guard(case, bench):
+                bench.RE(spec.make(bench))
+        except (LabctlError, Terminated) as exc:
             out.error = f"{type(exc).__name__}: {exc}"
             mark["t_error"] = bench.clock.now()
         except Exception as exc:  # anything else is a defect the matrix reports
@@ -296,6 +321,39 @@ def run_case(case: Case, benches: Path, data_dir: Path, edit: Callable | None = 
     finally:
         bench.close()
     return out
+
+
+def _signal_guard(case: Case, bench):
+    """A SignalGuard for the signal cases (as ``labctl run`` has), else nothing."""
+    if case.kind not in ("sigterm", "sighup"):
+        return contextlib.nullcontext()
+    return SignalGuard(bench.outputs_off, bench.RE)
+
+
+def _inject_software(case: Case, bench, spec: PlanSpec, channel, value) -> None:
+    from labctl.simulators.faults import Fault
+
+    if case.kind in ("sigterm", "sighup"):
+        os.kill(os.getpid(), getattr(signal, case.kind.upper()))
+    elif case.kind == "off_raises":
+        driver = bench.drivers[spec.energizer]
+        real_off, calls = driver.emergency_off, []
+
+        def off_failing_once():
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("emergency-off failed (fault matrix)")
+            real_off()
+
+        driver.emergency_off = off_failing_once
+        control = {r: c for c, r in bench.thermo.roles.items()}[spec.control_role]
+        bench.faults.inject(Fault("probe_broken", "thermo", channel=control))
+    elif case.kind == "nan_reading":
+        driver = bench.drivers["thermo"]
+        real_read = driver.read_temperatures
+        driver.read_temperatures = lambda: {**real_read(), channel: math.nan}
+    elif case.kind == "probe_frozen":
+        bench.faults.inject(Fault("probe_stuck", "thermo", channel=channel, value=value))
 
 
 def _settle(bench, energy: _Energy, period: float, limit_s: float = 10.0) -> None:
@@ -414,7 +472,7 @@ def quiet_logs() -> None:
     bench's unconfirmed switch-off on a dead link) off stderr."""
     import logging
 
-    for name in ("bluesky", "ophyd", "labctl.bench"):
+    for name in ("bluesky", "ophyd", "labctl.bench", "labctl.safety.signals"):
         logging.getLogger(name).addHandler(logging.NullHandler())
 
 

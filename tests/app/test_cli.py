@@ -206,3 +206,82 @@ def test_every_example_protocol_runs(name, tmp_path, capsys):
     protocol = short_protocol(tmp_path, name)
     assert main(["run", str(protocol), "--sim", "--quiet", "--data-dir", str(tmp_path)]) == 0
     assert ": success, data in " in capsys.readouterr().out
+
+
+def test_disk_full_during_a_run_switches_off_exits_3_and_leaves_a_recoverable_store(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from labctl.bench import Bench
+    from labctl.data import read_run, recover
+    from labctl.data.journal import Journal
+
+    writes = {"n": 0}
+    real_write = Journal.write
+
+    def filling_up(self, name, doc):
+        writes["n"] += 1
+        if writes["n"] > 40:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, name, doc)
+
+    monkeypatch.setattr(Journal, "write", filling_up)
+    states = {}
+    real_close = Bench.close
+
+    def close_and_look(self):
+        real_close(self)
+        states.update(
+            amf=self.twin.emulators["amf"].heating,
+            laser=self.twin.emulators["laser"].emission_on,
+        )
+
+    monkeypatch.setattr(Bench, "close", close_and_look)
+    protocol = short_protocol(tmp_path, "magnetic-hyperthermia-43C.yaml")
+    code = main(["run", str(protocol), "--sim", "--quiet", "--data-dir", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert states == {"amf": False, "laser": False}
+    assert "No space left on device" in err and "outputs are off" in err
+    assert "Traceback" not in err
+    monkeypatch.setattr(Journal, "write", real_write)
+    (store,) = (tmp_path / "d").glob("*/*.zarr")
+    report = recover(store)
+    assert report.rows["primary"] >= 30  # every event journaled before the disk filled
+    assert read_run(store).stop is not None
+
+
+def test_data_dir_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    protocol = short_protocol(tmp_path, "sar-vial.yaml")
+    code = main(["run", str(protocol), "--sim", "--quiet", "--data-dir", str(afile)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"labctl: DataError: data_dir {str(afile)!r} is a file, not a directory"
+    )
+
+
+def test_a_device_that_does_not_answer_is_exit_3(tmp_path, capsys):
+    data = yaml.safe_load((BENCHES / "sim-mouse.yaml").read_text())
+    data["mode"] = "real"
+    data["devices"] = {n: d for n, d in data["devices"].items() if n in ("thermo", "amf")}
+    for port, dev in enumerate(data["devices"].values(), 9):
+        dev["address"] = f"socket://127.0.0.1:{port}"  # nothing listens there
+    bench = tmp_path / "dead.yaml"
+    bench.write_text(yaml.safe_dump(data))
+    code = main(
+        [
+            "run",
+            str(short_protocol(tmp_path, "magnetic-hyperthermia-43C.yaml")),
+            "--bench",
+            str(bench),
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.startswith("labctl: TransportError: cannot open socket://127.0.0.1:")
+    assert len(err.strip().splitlines()) == 1

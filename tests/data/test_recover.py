@@ -208,3 +208,105 @@ def test_recover_after_a_crash_between_metadata_writes(RE, docs, tmp_path):
     assert np.array_equal(
         ds["five_temp"].values, [e["data"]["five_temp"] for e in events], equal_nan=True
     )
+
+
+def _crashed_store(RE, docs, tmp_path, n_events=20, flushed=5):
+    """A run store whose process died after ``flushed`` rows reached the arrays; every
+    document (but the stop) is in its journal.  Returns (path, journal, events)."""
+    RE.subscribe(docs)
+    RE(read_plan(Five(name="five"), n_events))
+    run_docs = docs.all[:-1]  # no stop: the process died
+    writer = RunWriter(tmp_path, background=False, flush_interval_s=3600)
+    _replay_into(writer, run_docs, 2 + flushed)
+    writer.flush()
+    _replay_into(writer, run_docs[2 + flushed :], len(run_docs))
+    writer.close(flush=False)
+    path = writer.last_path
+    events = [d for n, d in run_docs if n == "event"]
+    return path, path / "journal.jsonl", events
+
+
+def _corrupt(journal: Path, edit) -> None:
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join(edit(lines)))
+
+
+def test_recover_skips_a_line_of_invalid_utf8_and_recovers_everything_else(RE, docs, tmp_path):
+    path, journal, events = _crashed_store(RE, docs, tmp_path)
+    bad = 2 + 10  # the 11th event's line
+
+    def edit(lines):
+        lines[bad] = lines[bad][:20] + b"\xff\xfe\x80" + lines[bad][20:]
+        return lines
+
+    _corrupt(journal, edit)
+    report = recover(path)
+    assert len(report.skipped) == 1 and "not valid UTF-8" in report.skipped[0]
+    assert report.skipped[0].startswith(f"journal.jsonl:{bad + 1}:")
+    ds = read_run(path).stream()
+    expected = [e["seq_num"] for i, e in enumerate(events) if i != 10]
+    assert ds["seq_num"].values.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("garbage", "why"),
+    [
+        (b'{"name":"event","doc":{"uid"', "not valid JSON"),
+        (b"[1, 2, 3]", "not a document"),
+        (b'{"name":"event","doc":"text"}', "not a document"),
+        (b'{"name":"picture","doc":{}}', "unknown document name"),
+        (b'{"name":"event","doc":{"uid":5}}', "uid is not text"),
+    ],
+)
+def test_recover_skips_lines_that_are_not_documents(RE, docs, tmp_path, garbage, why):
+    path, journal, events = _crashed_store(RE, docs, tmp_path)
+    _corrupt(journal, lambda lines: lines[:8] + [garbage] + lines[8:])
+    report = recover(path)
+    assert len(report.skipped) == 1 and why in report.skipped[0]
+    assert read_run(path).stream().sizes["time"] == len(events)
+
+
+def test_recover_writes_duplicated_documents_once(RE, docs, tmp_path):
+    path, journal, events = _crashed_store(RE, docs, tmp_path)
+    _corrupt(journal, lambda lines: lines[:12] + lines[1:12] + lines[12:])  # replayed lines
+    report = recover(path)
+    assert report.duplicates == 11 and not report.skipped
+    ds = read_run(path).stream()
+    assert ds["seq_num"].values.tolist() == [e["seq_num"] for e in events]
+
+
+def test_recover_reports_events_whose_descriptor_is_torn(RE, docs, tmp_path):
+    RE.subscribe(docs)
+    RE(read_plan(Five(name="five"), 6))
+    writer = RunWriter(tmp_path, background=False, flush_interval_s=3600)
+    _replay_into(writer, docs.all[:1], 1)  # only the start reached the arrays
+    writer.flush()
+    _replay_into(writer, docs.all[1:-1], len(docs.all))
+    writer.close(flush=False)
+    path = writer.last_path
+    journal = path / "journal.jsonl"
+
+    def tear(lines):  # the descriptor line, cut short and ended (a torn write, then more)
+        lines[1] = lines[1][: len(lines[1]) // 2]
+        return lines
+
+    _corrupt(journal, tear)
+    report = recover(path)
+    descriptor = docs.all[1][1]["uid"]
+    assert report.orphans == {descriptor: 6}
+    assert len(report.skipped) == 1 and "not valid JSON" in report.skipped[0]
+    assert read_run(path).stop["exit_status"] == "interrupted"
+
+
+@pytest.mark.subprocess
+def test_labctl_recover_says_how_many_lines_it_skipped(RE, docs, tmp_path):
+    path, journal, events = _crashed_store(RE, docs, tmp_path)
+    _corrupt(journal, lambda lines: lines[:6] + [b"\xff\x00garbage"] + lines[6:])
+    out = subprocess.run(
+        [sys.executable, "-m", "labctl", "recover", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"primary: {len(events)} rows" in out
+    assert "1 journal line(s) skipped:" in out and "journal.jsonl:7: not valid UTF-8" in out

@@ -84,6 +84,7 @@ def test_stuck_control_probe_drives_the_loop_until_a_second_probe_trips(tmp_path
             "margin": {"position": "tumor_edge", "tau_s": 0.01, "noise_C": 0.0},
         }
         data["limits"]["temperature_max_C"]["margin"] = 42.0
+        data["safety"] = {"stuck_heating_s": None}  # the second-probe defence alone
 
     bench = make_bench(tmp_path, edit=edit)
     try:
@@ -552,3 +553,107 @@ steps:
     assert first.command == "open_run"
     assert first.kwargs["safety"] == {"temperature_max_C": {"tumor": 45.0}}
     plan.close()
+
+
+def test_a_switch_off_raising_any_exception_does_not_keep_the_other_output_on(mouse, monkeypatch):
+    bench, monitor = mouse, mouse.safety
+    laser = bench.drivers["laser"]
+    laser.set_current_A(0.8)
+    laser.laser_on()
+    assert bench.twin.emulators["laser"].emission_on
+    amf_watch = next(w for w in monitor.outputs if w.name == "amf")
+    calls = []
+
+    def broken():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("driver bug")
+        type(amf_watch).switch_off(amf_watch)
+
+    monkeypatch.setattr(amf_watch, "switch_off", broken)
+    monitor.start()
+    trip = monitor.trip("over_temperature", "test", "test trip")
+    assert not bench.twin.emulators["laser"].emission_on  # the laser went off all the same
+    assert not trip.outputs_off and "RuntimeError: driver bug" in trip.off_errors[0]
+    states = dict(trip.output_states)
+    assert states["laser"] == "off" and states["amf"].startswith("NOT confirmed off")
+    bench.clock.advance(monitor.period_s * 1.5)  # retried at the next check
+    trip = monitor.trip_record
+    assert len(calls) >= 2 and trip.outputs_off
+    assert dict(trip.output_states) == {"amf": "off", "laser": "off"}
+    monitor.stop()
+
+
+@pytest.mark.parametrize("reading", [math.nan, math.inf])
+def test_a_non_finite_reading_trips(mouse, monkeypatch, reading):
+    driver = mouse.drivers["thermo"]
+    real = driver.read_temperatures
+
+    def bad():
+        values = real()
+        channel = {r: c for c, r in mouse.config.devices["thermo"].channels.items()}["tumor"]
+        return {**values, channel: reading}
+
+    monkeypatch.setattr(driver, "read_temperatures", bad)
+    mouse.safety.begin()
+    trip = mouse.safety.trip_record
+    assert trip is not None and trip.kind == "invalid_reading"
+    assert "not a finite number" in trip.message and trip.outputs_off
+
+
+def test_a_non_finite_limit_trips_instead_of_disabling_the_check(mouse):
+    monitor = mouse.safety
+    monitor.begin()
+    assert monitor.trip_record is None
+    monitor.tighten({"tumor": math.nan})  # min(nan, 45) is nan: a limit that compares false
+    trip = monitor.check()
+    assert trip is not None and trip.kind == "monitor_error"
+    assert "not a finite number" in trip.message
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"period_s": math.inf}, {"idle_period_s": math.nan}, {"stale_periods": math.inf}],
+)
+def test_non_finite_monitor_settings_are_refused(kwargs):
+    from labctl.core.clock import SimClock
+
+    with pytest.raises(ConfigError, match="finite"):
+        SafetyMonitor(SimClock(), **kwargs)
+
+
+def test_a_probe_stuck_while_heating_trips_with_the_default_settings(mouse):
+    """The tumor probe freezes at 38 C while the field heats: the controller would push
+    the field to its maximum; by default the monitor trips once the frozen reading has
+    not moved for ``stuck_heating_s`` while the other probes do."""
+    bench = mouse
+    window = bench.config.safety.stuck_heating_s
+    assert window == 120.0 and bench.safety.stuck_heating_s == window
+    bench.faults.schedule(30.0, "probe_stuck", "thermo", channel=1, value=38.0)
+    t0 = bench.clock.now()
+    with pytest.raises(SafetyTrip, match="thermo.tumor: reading frozen at 38.0 C"):
+        bench.RE(
+            magnetic_hyperthermia(
+                bench.amf,
+                bench.thermo,
+                target=42,
+                hold=900,
+                frequency=230e3,
+                max_field=12,
+                ramp_rate=None,
+                gains=GAINS,
+            )
+        )
+    trip = bench.safety.trips[-1]
+    assert trip.kind == "stuck_reading" and trip.outputs_off
+    assert 30.0 + window <= trip.time - t0 <= 30.0 + window + 2 * bench.safety.period_s + 1
+    assert not bench.twin.emulators["amf"].heating
+
+
+def test_a_steady_probe_with_the_outputs_off_does_not_trip(mouse):
+    bench = mouse
+    bench.safety.start()
+    bench.faults.inject("probe_stuck", "thermo", channel=1, value=37.0)
+    bench.clock.advance(3 * bench.safety.stuck_heating_s)
+    assert bench.safety.trips == []
+    bench.safety.stop()

@@ -26,8 +26,10 @@ def test_every_fault_at_every_phase_shuts_down_safely(tmp_path, capsys):
         print("\nfault matrix: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     unsafe = [format_outcome(o) for o in outcomes if not o.safe]
     assert not unsafe, "\n".join(unsafe)
-    # SAR 4 phases x 12 faults, hyperthermia 2 x 13, PTT 2 x 14, PCE 3 x 13
-    assert counts["faults tried"] == len(cases()) == 48 + 26 + 28 + 39
+    # SAR 4 phases x 16 faults, hyperthermia 2 x 18, PTT 2 x 19, PCE 3 x 17 (each with
+    # SIGTERM, SIGHUP, an emergency-off raising, a NaN reading; the mouse plans also a
+    # probe frozen under the default detection)
+    assert counts["faults tried"] == len(cases()) == 64 + 36 + 38 + 51
     assert counts["safe shutdowns"] == counts["faults tried"]
     assert counts["events lost"] == 0
     assert all(o.injected and o.events_before > 0 for o in outcomes)
@@ -38,6 +40,14 @@ def test_every_fault_at_every_phase_shuts_down_safely(tmp_path, capsys):
             for kind in ("drop", "garble", "delay", "disconnect"):
                 assert (spec.name, phase, kind, "thermo") in tried
                 assert (spec.name, phase, kind, spec.energizer) in tried
+            for kind in ("sigterm", "sighup"):
+                assert (spec.name, phase, kind, "process") in tried
+            assert (spec.name, phase, "off_raises", spec.energizer) in tried
+            assert (spec.name, phase, "nan_reading", "thermo") in tried
+    by_kind = {o.case.kind: o for o in outcomes}
+    assert by_kind["sigterm"].error.startswith("Terminated: stopped by SIGTERM")
+    assert by_kind["off_raises"].tripped and by_kind["nan_reading"].tripped
+    assert by_kind["probe_frozen"].trip_kind == "stuck_reading"
 
 
 def test_the_matrix_notices_an_unsafe_outcome(tmp_path):
