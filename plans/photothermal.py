@@ -8,12 +8,13 @@ Like the hyperthermia plans: all thermometer channels into ``baseline``, one
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from bluesky import preprocessors as bpp
 
 from labctl.analysis.control import PID
-from labctl.analysis.pce import photothermal_efficiency
+from labctl.analysis.pce import BlankResult, PCEInputs, photothermal_efficiency, solvent_blank
 from labctl.core.errors import ConfigError
 from labctl.plans.control_loop import (
     ConstantOutput,
@@ -162,28 +163,40 @@ def photothermal_conversion(
     heat_time: float,
     cool_time: float,
     sample: dict,
-    absorbance: float,
+    absorbance: float | None = None,
     channel: str = "sample",
     baseline: float = 30.0,
     period: float = 1.0,
     q_dis: float = 0.0,
+    q_dis_std: float = 0.0,
+    blank: dict | None = None,
+    solvent_only: bool = False,
+    storage_correction: bool = False,
+    inputs: dict | None = None,
     md: dict | None = None,
 ):
     """Photothermal conversion efficiency (Roper): laser at ``power`` W for ``heat_time``
-    s (to a plateau), laser off, record cooling for ``cool_time`` s; eta from the cooling
-    time constant, stored in the ``analysis`` stream.
+    s (to a plateau), laser off, record cooling for ``cool_time`` s; eta +/- its budget
+    from the cooling time constant, stored in the ``analysis`` stream.
 
     ``sample``: ``heat_capacity_J_per_K`` or ``components``; ``absorbance`` (base 10) of
-    the sample at the laser wavelength; ``q_dis`` W absorbed by solvent and cuvette (from
-    a solvent-only run).
+    the sample at the laser wavelength.  The solvent and cuvette heat: ``blank``, the
+    result of a ``solvent_only`` run of the solvent in the same cuvette
+    (``{delta_T_C, delta_T_std_C, power_W}``, Roper's method), or ``q_dis`` +/-
+    ``q_dis_std`` W.  ``storage_correction`` adds C dT/dt at laser-off (always reported;
+    warned about when heating did not reach a plateau).  ``inputs``: uncertainties
+    ``power_rel`` (0.03), ``heat_capacity_rel`` (0.01), ``absorbance_std`` (0.01).
+    ``solvent_only=True`` measures a blank: plateau rise and its uncertainty, no eta.
     """
     for name, value in (("heat_time", heat_time), ("cool_time", cool_time)):
         if not value > 0:
             raise ConfigError(f"{name} must be > 0 s, got {value!r}")
-    if not absorbance > 0:
+    if not solvent_only and not (absorbance is not None and absorbance > 0):
         raise ConfigError(f"absorbance must be > 0, got {absorbance!r}")
     if not period > 0:
         raise ConfigError(f"period must be > 0 s, got {period!r}")
+    blank_result = _blank(blank, q_dis)
+    pce_inputs = _pce_inputs(inputs)
     C = heat_capacity_from_sample(sample)
     laser.limits.check_laser(power, laser.spot_area_cm2, where=laser.name)
     signal = role_signal(thermo, channel)
@@ -201,6 +214,11 @@ def photothermal_conversion(
             "baseline": baseline,
             "period": period,
             "q_dis": q_dis,
+            "q_dis_std": q_dis_std,
+            "blank": dict(blank or {}),
+            "solvent_only": solvent_only,
+            "storage_correction": storage_correction,
+            "inputs": dict(inputs or {}),
         },
         "sample": dict(sample),
         "heat_capacity_J_per_K": C,
@@ -208,6 +226,33 @@ def photothermal_conversion(
         **(md or {}),
     }
     objs = [thermo, laser, state]
+
+    def analyse():
+        t = np.array([p[0] for p in series])
+        T = np.array([p[1] for p in series])
+        if solvent_only:
+            r = solvent_blank(t, T, laser_off_s=marks["off"], laser_on_s=marks["on"], power_W=power)
+            marks["result"] = r
+            return Results("pce_blank", _blank_values(r), clock=laser.clock)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = photothermal_efficiency(
+                t,
+                T,
+                laser_off_s=marks["off"],
+                laser_on_s=marks["on"],
+                power_W=power,
+                absorbance=absorbance,
+                heat_capacity_J_per_K=C,
+                q_dis_W=0.0 if blank_result else q_dis,
+                q_dis_std_W=0.0 if blank_result else q_dis_std,
+                blank=blank_result,
+                inputs=pce_inputs,
+                storage_correction=storage_correction,
+            )
+        marks["result"] = result
+        note = "; ".join(str(w.message) for w in caught)
+        return Results("pce", _pce_values(result, note), clock=laser.clock)
 
     def body():
         yield from read_step([thermo], stream="baseline")
@@ -234,32 +279,65 @@ def photothermal_conversion(
         yield from record_phase(
             objs, state, signal, duration_s=cool_time, period_s=period, phase="cool", series=series
         )
-        t = np.array([p[0] for p in series])
-        T = np.array([p[1] for p in series])
-        result = photothermal_efficiency(
-            t,
-            T,
-            laser_off_s=marks["off"],
-            laser_on_s=marks["on"],
-            power_W=power,
-            absorbance=absorbance,
-            heat_capacity_J_per_K=C,
-            q_dis_W=q_dis,
-        )
-        marks["result"] = result
-        values = {
-            "eta": (result.eta, ""),
-            "eta_std": (result.eta_std, ""),
-            "tau_s": (result.tau_s, "s"),
-            "hS_W_per_K": (result.hS_W_per_K, "W/K"),
-            "T_max_C": (result.T_max_C, "degC"),
-            "T_surr_C": (result.T_surr_C, "degC"),
-            "absorbed_power_W": (result.absorbed_power_W, "W"),
-            "q_dis_W": (result.q_dis_W, "W"),
-            "r_squared": (result.r_squared, ""),
-        }
-        yield from save_results(Results("pce", values, clock=laser.clock))
+        yield from save_results(analyse())
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
     plan = bpp.stage_wrapper(plan, [thermo, laser])
     return with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))
+
+
+def _blank(blank: dict | None, q_dis: float) -> BlankResult | None:
+    """The blank run's result from the plan argument (ConfigError if malformed)."""
+    if blank is None:
+        return None
+    if q_dis:
+        raise ConfigError("give the solvent heat as blank or as q_dis, not both")
+    try:
+        return BlankResult(
+            float(blank["delta_T_C"]), float(blank["delta_T_std_C"]), float(blank["power_W"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"blank must be {{delta_T_C, delta_T_std_C, power_W}} (finite numbers): {exc}"
+        ) from exc
+
+
+def _pce_inputs(inputs: dict | None) -> PCEInputs:
+    try:
+        return PCEInputs(**(inputs or {}))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"photothermal_conversion inputs: {exc}") from exc
+
+
+def _blank_values(r: BlankResult) -> dict:
+    return {
+        "delta_T_C": (r.delta_T_C, "K"),
+        "delta_T_std_C": (r.delta_T_std_C, "K"),
+        "power_W": (r.power_W, "W"),
+    }
+
+
+def _pce_values(r, note: str) -> dict:
+    """Analysis values of a PCE run: eta with its 95 % and standard uncertainties and the
+    budget (percent by source), the fit, the blank and the plateau check."""
+    values = {
+        "eta": (r.eta, ""),
+        "eta_u95": (r.eta_u95, ""),
+        "eta_std": (r.eta_std, ""),
+        "tau_s": (r.tau_s, "s"),
+        "hS_W_per_K": (r.hS_W_per_K, "W/K"),
+        "T_max_C": (r.T_max_C, "degC"),
+        "T_surr_C": (r.T_surr_C, "degC"),
+        "absorbed_power_W": (r.absorbed_power_W, "W"),
+        "q_dis_W": (r.q_dis_W, "W"),
+        "q_dis_std_W": (r.q_dis_std_W, "W"),
+        "plateau_slope_K_per_min": (r.plateau_slope_K_per_s * 60.0, "K/min"),
+        "storage_W": (r.storage_W, "W"),
+        "storage_applied": (r.storage_applied, ""),
+        "plateau_reached": (r.plateau_reached, ""),
+        "r_squared": (r.r_squared, ""),
+        "warning": (note, ""),
+    }
+    for source, share in r.budget.items():
+        values[f"u_{source}_percent"] = (100.0 * share, "%")
+    return values

@@ -106,7 +106,7 @@ def sar_figure(data: RunData) -> Figure | None:
     cs = summary.corrected_slope
     lines = [
         f"{r.method.replace('_', ' ')}: {r.sar_W_per_g:.1f} W/g Fe"
-        + (f", ILP {r.ilp_nH_m2_per_kg:.2f} nH m^2/kg" if r.ilp_nH_m2_per_kg else "")
+        + (f", ILP {r.ilp_nH_m2_per_kg_Fe:.2f} nH m^2/kg Fe" if r.ilp_nH_m2_per_kg_Fe else "")
         for r in (init, cs, bl)
         if r is not None
     ]

@@ -44,7 +44,7 @@ HEADLINE = (
     "initial_slope_W_per_g",
     "corrected_slope_W_per_g",
     "box_lucas_W_per_g",
-    "box_lucas_ilp_nH_m2_per_kg",
+    "box_lucas_ilp_nH_m2_per_kg_Fe",
     "eta",
     "tau_s",
     "T_surr_C",

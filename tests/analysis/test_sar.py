@@ -9,7 +9,7 @@ from scipy.signal import lfilter
 from labctl.analysis.sar import (
     WATER_C_J_PER_KGK,
     heat_capacity_J_per_K,
-    ilp_nH_m2_per_kg,
+    ilp_nH_m2_per_kg_Fe,
     sar_all,
     sar_box_lucas,
     sar_corrected_slope,
@@ -68,7 +68,7 @@ def test_heat_capacity_sum() -> None:
 
 def test_ilp_hand_value() -> None:
     # 43 W/g at 8 kA/m, 230 kHz: 43e3 / (8e3^2 * 230e3) H m^2/kg = 2.921 nH m^2/kg
-    assert ilp_nH_m2_per_kg(43.0, 8000.0, 230e3) == pytest.approx(2.9212, rel=1e-4)
+    assert ilp_nH_m2_per_kg_Fe(43.0, 8000.0, 230e3) == pytest.approx(2.9212, rel=1e-4)
 
 
 @pytest.mark.parametrize("loss", [0.002, 0.01])
@@ -121,7 +121,9 @@ def test_noisy_quantised_curve_within_two_percent(loss: float) -> None:
         assert rel_err(r.sar_W_per_g) < 0.02, r
         # the reported uncertainty is honest: the error is within 4 sigma
         assert abs(r.sar_W_per_g - SAR_TRUE) < 4 * r.sar_std_W_per_g + 1e-3 * SAR_TRUE
-        assert r.ilp_nH_m2_per_kg == pytest.approx(ilp_nH_m2_per_kg(r.sar_W_per_g, 8000.0, 230e3))
+        assert r.ilp_nH_m2_per_kg_Fe == pytest.approx(
+            ilp_nH_m2_per_kg_Fe(r.sar_W_per_g, 8000.0, 230e3)
+        )
         assert 0.04 < r.residual_std_K < 0.08  # noise plus quantisation: ~0.058 C
     assert summary.spread_percent < 6.0
 
