@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from labctl.core.errors import ConfigError, LimitError
 from labctl.plans import photothermal_conversion, photothermal_therapy
@@ -52,6 +53,11 @@ def test_pce_with_a_solvent_blank_recovers_the_true_efficiency(vial_bench, tmp_p
     # the blank is the solvent's plateau rise (the same cuvette as the sample)
     expected = solvent_truth["T_plateau_C"] - solvent_truth["T_amb_C"]
     assert blank.delta_T_C == pytest.approx(expected, abs=3 * blank.delta_T_std_C + 0.01)
+    # the blank recorded in the example protocol agrees with a fresh blank run
+    example = yaml.safe_load(
+        (BENCHES.parent / "protocols" / "photothermal-conversion-efficiency.yaml").read_text()
+    )["steps"][0]["args"]["blank"]
+    assert example["delta_T_C"] == pytest.approx(blank.delta_T_C, abs=3 * blank.delta_T_std_C)
     bench = vial_bench
     truth = laser_truth(bench, 0.5)
     result = pce_run(
