@@ -117,6 +117,7 @@ def temperature_loop(
     apply: Callable,
     ensure_on: Callable,
     summary: LoopSummary,
+    observe: Callable[[dict], None] | None = None,
 ):
     """Run the loop until its stop condition.
 
@@ -124,6 +125,8 @@ def temperature_loop(
     power in W); ``apply(command)`` is a plan that sets it; ``ensure_on(readings)`` a
     plan that (re-)energizes the output if the readings show it off (after a pause the
     RunEngine has stopped the device, and the loop resumes from its checkpoint).
+    ``observe(readings)``, if given, sees every thermometer reading before the command
+    is computed (other probes' doses, a second-probe guard).
     """
     cem = CEM43Accumulator()
     steps = itertools.count()
@@ -140,6 +143,8 @@ def temperature_loop(
         readings = yield Msg("read", thermo)
         T = require_valid(value_of(readings, signal), signal, "temperature control")
         t = time_of(readings, signal)
+        if observe is not None:
+            observe(readings)
         dose = cem.add(t, T)
         if not math.isfinite(summary.t_start):
             summary.t_start, summary.T_start_C = t, T

@@ -14,6 +14,7 @@ import numpy as np
 from bluesky import preprocessors as bpp
 
 from labctl.analysis.control import PID
+from labctl.analysis.dose import CEM43Accumulator
 from labctl.analysis.pce import BlankResult, PCEInputs, photothermal_efficiency, solvent_blank
 from labctl.core.errors import ConfigError
 from labctl.plans.control_loop import (
@@ -28,9 +29,12 @@ from labctl.plans.stubs import (
     heat_capacity_from_sample,
     read_step,
     record_phase,
+    require_valid,
     role_signal,
     save_results,
     switch_off,
+    time_of,
+    value_of,
     with_result,
 )
 
@@ -49,14 +53,125 @@ def _ensure_emission(laser):
     return ensure_on
 
 
+class _GuardedOutput:
+    """The primary controller's power fraction, limited by a second probe's override
+    controller (selector control with external reset feedback, Shinskey, "Process Control
+    Systems", 1996): ``cap = kp (target - T_guard) + I``, where ``I`` follows the applied
+    output with the reset time kp/ki.  Far below its target the guard allows more than is
+    applied; at its target it holds the power; above, it lowers it.  The primary PID's
+    upper limit follows the cap, so it does not wind up while limited."""
+
+    def __init__(self, primary, signal, target_C: float, kp: float, ki: float) -> None:
+        self.primary, self.signal, self.target_C = primary, signal, float(target_C)
+        self.kp, self.reset_s = float(kp), float(kp / ki) if ki > 0 else math.inf
+        self.T_guard = math.nan
+        self.T_guard_max = -math.inf
+        self.limited_s = 0.0
+        self._I = 0.0
+        self._t_prev: float | None = None
+        self._limited = False
+
+    @property
+    def setpoint(self) -> float:
+        return self.primary.setpoint
+
+    @setpoint.setter
+    def setpoint(self, value: float) -> None:
+        self.primary.setpoint = value
+
+    def observe(self, readings: dict) -> None:
+        self.T_guard = require_valid(value_of(readings, self.signal), self.signal, "guard")
+        self.T_guard_max = max(self.T_guard_max, self.T_guard)
+
+    def update(self, measurement: float, t_s: float) -> float:
+        cap = min(max(self.kp * (self.target_C - self.T_guard) + self._I, 0.0), 1.0)
+        if isinstance(self.primary, PID):
+            self.primary.output_limits = (0.0, max(cap, 1e-6))
+        u = min(self.primary.update(measurement, t_s), cap)
+        dt = 0.0 if self._t_prev is None else t_s - self._t_prev
+        if self._limited:
+            self.limited_s += dt
+        self._I += (u - self._I) * -math.expm1(-dt / self.reset_s)
+        self._limited = cap < 1.0 and u >= cap - 1e-9
+        self._t_prev = t_s
+        return u
+
+
+class _ProbeDoses:
+    """CEM43 (Sapareto & Dewey 1984) of every thermometer channel, min."""
+
+    def __init__(self, thermo) -> None:
+        roles = getattr(thermo, "roles", None)
+        names = list(roles.values()) if isinstance(roles, dict) else []
+        self.signals = {role: role_signal(thermo, role) for role in names}
+        self.acc = {role: CEM43Accumulator() for role in names}
+        self.T_max = dict.fromkeys(names, -math.inf)
+
+    def observe(self, readings: dict) -> None:
+        for role, sig in self.signals.items():
+            T = value_of(readings, sig)
+            if math.isfinite(T):
+                self.acc[role].add(time_of(readings, sig), T)
+                self.T_max[role] = max(self.T_max[role], T)
+
+    def values(self) -> dict:
+        out = {}
+        for role, acc in self.acc.items():
+            out[f"cem43_{role}_min"] = (acc.value_min, "min")
+            out[f"T_max_{role}_C"] = (self.T_max[role], "degC")
+        return out
+
+
+def _ptt_settings(duration, target, hold, period, ramp_rate) -> LoopSettings:
+    """Loop settings: open loop for ``duration``; closed loop for ``duration`` or ``hold``
+    s at target (then ``duration`` caps the treatment, default hold + 3600 s)."""
+    if target is None:
+        return LoopSettings(target_C=math.inf, hold_s=duration, stop_on="duration", period_s=period)
+    if hold is None:
+        return LoopSettings(
+            target_C=target,
+            hold_s=duration,
+            stop_on="duration",
+            period_s=period,
+            ramp_C_per_min=ramp_rate,
+        )
+    return LoopSettings(
+        target_C=target,
+        hold_s=hold,
+        stop_on="time",
+        period_s=period,
+        ramp_C_per_min=ramp_rate,
+        max_time_s=duration if duration is not None else hold + 3600.0,
+    )
+
+
+def _check_ptt_args(duration, irradiance, target, hold, period, guard) -> None:
+    if (irradiance is None) == (target is None):
+        raise ConfigError("give exactly one of irradiance (open loop) or target (closed loop)")
+    if hold is not None and (target is None or not hold > 0):
+        raise ConfigError(f"hold (s at target, > 0) needs a target; got hold={hold!r}")
+    if duration is None and hold is None:
+        raise ConfigError("give duration (s), or hold (s at target) in closed loop")
+    if duration is not None and not duration > 0:
+        raise ConfigError(f"duration must be > 0 s, got {duration!r}")
+    if not period > 0:
+        raise ConfigError(f"period must be > 0 s, got {period!r}")
+    if guard is not None and not (
+        isinstance(guard, dict) and set(guard) <= {"channel", "target"} and len(guard) == 2
+    ):
+        raise ConfigError(f"guard must be {{channel, target}}, got {guard!r}")
+
+
 def photothermal_therapy(
     laser,
     thermo,
     *,
-    duration: float,
+    duration: float | None = None,
     irradiance: float | None = None,
     target: float | None = None,
+    hold: float | None = None,
     channel: str = "tumor",
+    guard: dict | None = None,
     max_irradiance: float | None = None,
     period: float = 1.0,
     ramp_rate: float | None = 1.0,
@@ -65,19 +180,21 @@ def photothermal_therapy(
 ):
     """Laser on for ``duration`` s at a fixed ``irradiance`` (W/cm^2, open loop), or
     holding ``channel`` at ``target`` (C) by driving the laser power under PID (closed
-    loop, power up to ``max_irradiance`` W/cm^2 or the bench's cap).  CEM43 recorded."""
-    if (irradiance is None) == (target is None):
-        raise ConfigError("give exactly one of irradiance (open loop) or target (closed loop)")
-    if not duration > 0:
-        raise ConfigError(f"duration must be > 0 s, got {duration!r}")
-    if not period > 0:
-        raise ConfigError(f"period must be > 0 s, got {period!r}")
+    loop, power up to ``max_irradiance`` W/cm^2 or the bench's cap) for ``duration`` s, or
+    for ``hold`` s at target (``duration`` then caps the treatment).
+
+    ``guard``: ``{channel, target}`` of a second probe (e.g. the skin) whose own PID
+    limits the power as that probe approaches its target.  Every probe's CEM43 and
+    maximum are recorded (``cem43_<role>_min``, ``T_max_<role>_C``).
+    """
+    _check_ptt_args(duration, irradiance, target, hold, period, guard)
     area = laser.spot_area_cm2
+    limits = getattr(thermo, "limits", None) or laser.limits
     if irradiance is not None:
         laser.limits.check_laser(irradiance * area, area, where=laser.name)
         p_max = irradiance * area
     else:
-        (getattr(thermo, "limits", None) or laser.limits).check_temperature(channel, target)
+        limits.check_temperature(channel, target)
         cap = laser.limits.max_laser_power_W(area)
         p_max = cap if max_irradiance is None else min(cap, max_irradiance * area)
         laser.limits.check_laser(p_max, area, where=laser.name)
@@ -85,18 +202,20 @@ def photothermal_therapy(
     g = {**DEFAULT_PTT_GAINS, **(gains or {})}
     if target is None:
         pid = ConstantOutput(1.0)  # open loop: the requested irradiance throughout
-        settings = LoopSettings(
-            target_C=math.inf, hold_s=duration, stop_on="duration", period_s=period
-        )
     else:
         pid = PID(g["kp"], g["ki"], g.get("kd", 0.0), target, output_limits=(0.0, 1.0))
-        settings = LoopSettings(
-            target_C=target,
-            hold_s=duration,
-            stop_on="duration",
-            period_s=period,
-            ramp_C_per_min=ramp_rate,
-        )
+    settings = _ptt_settings(duration, target, hold, period, ramp_rate)
+    if guard is not None:
+        limits.check_temperature(guard["channel"], guard["target"])
+        guard_signal = role_signal(thermo, guard["channel"])
+        pid = _GuardedOutput(pid, guard_signal, guard["target"], g["kp"], g["ki"])
+    doses = _ProbeDoses(thermo)
+
+    def observe(readings):
+        doses.observe(readings)
+        if guard is not None:
+            pid.observe(readings)
+
     state = PlanState(clock=laser.clock, command_units="W", name="control")
     summary = LoopSummary()
 
@@ -112,7 +231,9 @@ def photothermal_therapy(
             "duration": duration,
             "irradiance": irradiance,
             "target": target,
+            "hold": hold,
             "channel": channel,
+            "guard": dict(guard or {}),
             "max_irradiance": max_irradiance,
             "period": period,
             "ramp_rate": ramp_rate,
@@ -143,11 +264,18 @@ def photothermal_therapy(
             apply=apply,
             ensure_on=_ensure_emission(laser),
             summary=summary,
+            observe=observe,
         )
         yield from switch_off(laser)
         values = summary.values("W")
         values["irradiance_max_W_cm2"] = (p_max / area, "W/cm^2")
         values["skin_mpe_W_cm2"] = (laser.mpe_W_cm2, "W/cm^2")
+        values.update(doses.values())
+        if guard is not None:
+            values["guard_limited_s"] = (pid.limited_s, "s")
+            values["guard_T_max_C"] = (pid.T_guard_max, "degC")
+        summary.probe_cem43_min = {k: a.value_min for k, a in doses.acc.items()}
+        summary.guard_limited_s = pid.limited_s if guard is not None else 0.0
         yield from save_results(Results("photothermal", values, clock=laser.clock))
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))

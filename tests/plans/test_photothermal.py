@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
+from labctl.analysis.dose import cem43
 from labctl.core.errors import ConfigError, LimitError
 from labctl.plans import photothermal_conversion, photothermal_therapy
 
@@ -127,6 +128,52 @@ def test_ptt_closed_loop_holds_target(mouse_bench):
     _, irradiance = bench.docs.column("laser_irradiance")
     assert irradiance.max() <= 1.5 * 1.02
     assert not bench.twin.emulators["laser"].emission_on
+
+
+def test_ptt_hold_at_target_and_every_probe_dose(mouse_bench):
+    bench = mouse_bench
+    summary = bench.RE(
+        photothermal_therapy(
+            bench.laser, bench.thermo, target=42.0, hold=300, duration=1500, max_irradiance=1.0
+        )
+    ).plan_result
+    assert summary.reason == "hold time completed"
+    stored = bench.docs.stream("analysis")[0]["data"]
+    assert stored["photothermal_time_at_target_s"] == pytest.approx(300, abs=1.5)
+    for role in ("tumor", "skin", "rectal"):
+        t, T = bench.docs.column(f"thermo_{role}")
+        assert stored[f"photothermal_cem43_{role}_min"] == pytest.approx(cem43(t, T), rel=0.02)
+        assert stored[f"photothermal_T_max_{role}_C"] == pytest.approx(T.max())
+    # under surface irradiation the skin is dosed more than the tumor it heats
+    assert stored["photothermal_cem43_skin_min"] > 2 * stored["photothermal_cem43_tumor_min"]
+
+
+def test_ptt_skin_guard_limits_the_power(mouse_bench):
+    bench = mouse_bench
+    guard = {"channel": "skin", "target": 41.0}
+    summary = bench.RE(
+        photothermal_therapy(
+            bench.laser,
+            bench.thermo,
+            target=42.0,
+            hold=300,
+            duration=900,
+            max_irradiance=1.0,
+            guard=guard,
+        )
+    ).plan_result
+    t, T_skin = bench.docs.column("thermo_skin")
+    assert T_skin.max() < 41.0 + 0.5
+    assert summary.guard_limited_s > 300
+    stored = bench.docs.stream("analysis")[0]["data"]
+    assert stored["photothermal_guard_limited_s"] == pytest.approx(summary.guard_limited_s)
+    # the skin holds its own target, so the tumor (deeper, cooler) stays below 42 C
+    assert "before reaching the target" in summary.reason
+    late = t >= t[0] + 600
+    assert np.abs(T_skin[late] - 41.0).max() < 0.5
+    assert not bench.twin.emulators["laser"].emission_on
+    with pytest.raises(ConfigError, match="guard"):
+        photothermal_therapy(bench.laser, bench.thermo, target=42.0, hold=60, guard={"x": 1})
 
 
 def test_ptt_refuses_bad_requests_before_anything_is_sent(mouse_bench):
