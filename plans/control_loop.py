@@ -14,7 +14,7 @@ import itertools
 import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bluesky.utils import Msg
 from ophyd import Device
@@ -71,6 +71,10 @@ class LoopSummary:
     T_max_C: float = -math.inf
     command_max: float = 0.0
     reason: str = ""
+    #: CEM43 of every thermometer channel (min) and the time a guard limited the output
+    #: (s), where the plan records them
+    probe_cem43_min: dict = field(default_factory=dict)
+    guard_limited_s: float = 0.0
 
     def values(self, units: str) -> dict[str, tuple[object, str]]:
         reached = math.isfinite(self.t_reached)
