@@ -8,6 +8,7 @@ from scipy.signal import lfilter
 
 from labctl.analysis.sar import (
     WATER_C_J_PER_KGK,
+    CalorimetryUncertainty,
     heat_capacity_J_per_K,
     ilp_nH_m2_per_kg_Fe,
     sar_all,
@@ -184,3 +185,44 @@ def test_bad_input() -> None:
         sar_box_lucas(t[::-1], T, heat_capacity_J_per_K=1, iron_mass_g=1, t_on_s=T_ON)
     with pytest.raises(ValueError, match="positive"):
         sar_box_lucas(t, T, heat_capacity_J_per_K=1, iron_mass_g=0, t_on_s=T_ON)
+
+
+def test_budget_by_source_and_ilp_field_term() -> None:
+    t, T = lumped_curve(loss_W_per_K=0.01, noise_C=0.05, quantum_C=0.1, seed=3)
+    vessel = 2e-3 * 840.0
+    unc = CalorimetryUncertainty(
+        heat_capacity_rel=0.02, vessel_J_per_K=vessel, iron_mass_rel=0.04, field_rel=0.05
+    )
+    kw = dict(heat_capacity_J_per_K=C_J_PER_K, iron_mass_g=IRON_G, t_on_s=T_ON)
+    summary = sar_all(t, T, field_A_m=8e3, frequency_Hz=230e3, uncertainty=unc, **kw)
+    for r in summary.results:
+        b = r.budget
+        assert b["fit"] == pytest.approx(r.sar_std_W_per_g / r.sar_W_per_g)
+        assert b["vessel_lag"] == pytest.approx(vessel / (C_J_PER_K - vessel) / np.sqrt(12))
+        assert (b["heat_capacity"], b["iron_mass"]) == (0.02, 0.04)
+        rel = np.sqrt(sum(v * v for v in b.values()))
+        assert r.sar_u_W_per_g == pytest.approx(r.sar_W_per_g * rel)
+        assert r.sar_u95_W_per_g == pytest.approx(2 * r.sar_u_W_per_g)
+        # ILP ~ 1/H^2: 5 % on H is 10 % on ILP
+        assert r.ilp_u_nH_m2_per_kg_Fe == pytest.approx(r.ilp_nH_m2_per_kg_Fe * np.hypot(rel, 0.1))
+        assert "vessel lags" in r.bias
+    # the linear initial slope carries its loss bias, (L/C)(skip + window)/2, in the budget
+    init = summary.initial_slope
+    k = 0.01 / C_J_PER_K
+    assert init.budget["heat_loss"] == pytest.approx(k * 32.0 / 2 / np.sqrt(3), rel=0.1)
+    assert "reads low" in init.bias
+
+
+def test_budget_inputs_are_checked() -> None:
+    with pytest.raises(ValueError, match="iron_mass_rel"):
+        CalorimetryUncertainty(iron_mass_rel=float("nan"))
+    t, T = lumped_curve(loss_W_per_K=0.01)
+    with pytest.raises(ValueError, match="vessel heat capacity"):
+        sar_box_lucas(
+            t,
+            T,
+            heat_capacity_J_per_K=C_J_PER_K,
+            iron_mass_g=IRON_G,
+            t_on_s=T_ON,
+            uncertainty=CalorimetryUncertainty(vessel_J_per_K=2 * C_J_PER_K),
+        )
