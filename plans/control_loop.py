@@ -14,7 +14,7 @@ import itertools
 import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bluesky.utils import Msg
 from ophyd import Device
@@ -71,6 +71,10 @@ class LoopSummary:
     T_max_C: float = -math.inf
     command_max: float = 0.0
     reason: str = ""
+    #: CEM43 of every thermometer channel (min) and the time a guard limited the output
+    #: (s), where the plan records them
+    probe_cem43_min: dict = field(default_factory=dict)
+    guard_limited_s: float = 0.0
 
     def values(self, units: str) -> dict[str, tuple[object, str]]:
         reached = math.isfinite(self.t_reached)
@@ -117,6 +121,7 @@ def temperature_loop(
     apply: Callable,
     ensure_on: Callable,
     summary: LoopSummary,
+    observe: Callable[[dict], None] | None = None,
 ):
     """Run the loop until its stop condition.
 
@@ -124,6 +129,8 @@ def temperature_loop(
     power in W); ``apply(command)`` is a plan that sets it; ``ensure_on(readings)`` a
     plan that (re-)energizes the output if the readings show it off (after a pause the
     RunEngine has stopped the device, and the loop resumes from its checkpoint).
+    ``observe(readings)``, if given, sees every thermometer reading before the command
+    is computed (other probes' doses, a second-probe guard).
     """
     cem = CEM43Accumulator()
     steps = itertools.count()
@@ -140,6 +147,8 @@ def temperature_loop(
         readings = yield Msg("read", thermo)
         T = require_valid(value_of(readings, signal), signal, "temperature control")
         t = time_of(readings, signal)
+        if observe is not None:
+            observe(readings)
         dose = cem.add(t, T)
         if not math.isfinite(summary.t_start):
             summary.t_start, summary.T_start_C = t, T

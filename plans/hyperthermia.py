@@ -16,7 +16,7 @@ import numpy as np
 from bluesky import preprocessors as bpp
 
 from labctl.analysis.control import PID, field_for_power_fraction
-from labctl.analysis.sar import sar_all
+from labctl.analysis.sar import CalorimetryUncertainty, sar_all
 from labctl.core.errors import ConfigError
 from labctl.devices.amf import AMFGenerator
 from labctl.devices.thermometer import FiberOpticThermometer
@@ -182,15 +182,19 @@ def sar_measurement(
     equilibrate: float = 60.0,
     baseline: float = 30.0,
     period: float = 0.5,
+    uncertainty: dict | None = None,
     md: dict | None = None,
 ):
     """Calorimetric SAR: equilibrate, baseline, field on for ``heat_time`` s, field off,
     record cooling for ``cool_time`` s; SAR by initial slope, corrected slope and
-    Box-Lucas, with ILP, stored in the run's ``analysis`` stream.
+    Box-Lucas, with ILP per kg Fe and each method's uncertainty budget and known bias,
+    stored in the run's ``analysis`` stream.
 
-    ``sample``: ``heat_capacity_J_per_K`` or ``components`` (masses and specific heats),
-    and ``iron_mass_mg`` (or ``iron_mass_g``); other keys (name, batch...) are recorded.
-    ``frequency`` Hz, ``field`` kA/m peak.
+    ``sample``: ``heat_capacity_J_per_K`` or ``components`` (masses and specific heats;
+    mark the container ``vessel: true``, its lag enters the budget), and ``iron_mass_mg``
+    (or ``iron_mass_g``); other keys (name, batch...) are recorded.  ``frequency`` Hz,
+    ``field`` kA/m peak.  ``uncertainty``: relative standard uncertainties
+    ``heat_capacity_rel`` (0.02), ``iron_mass_rel`` (0.04), ``field_rel`` (0.05).
     """
     for name, value in (
         ("heat_time", heat_time),
@@ -211,6 +215,7 @@ def sar_measurement(
     if not iron_g > 0:
         raise ConfigError(f"sample iron mass must be > 0, got {iron_g} g")
     _amf_setup(amf, frequency, field)
+    unc = _sar_uncertainty(sample, uncertainty)
     signal = role_signal(thermo, channel)
     state = PlanState(clock=amf.clock, command_units="kA/m", name="control")
     series: list[tuple[float, float]] = []
@@ -226,6 +231,7 @@ def sar_measurement(
             "period": period,
             "equilibrate": equilibrate,
             "baseline": baseline,
+            "uncertainty": dict(uncertainty or {}),
         },
         "sample": dict(sample),
         "heat_capacity_J_per_K": C,
@@ -291,22 +297,17 @@ def sar_measurement(
             t_off_s=marks["off"],
             field_A_m=field * 1e3,
             frequency_Hz=frequency,
+            uncertainty=unc,
         )
         values = {
             "heat_capacity_J_per_K": (C, "J/K"),
+            "vessel_heat_capacity_J_per_K": (unc.vessel_J_per_K, "J/K"),
             "iron_mass_g": (iron_g, "g"),
             "t_on": (marks["on"], "s"),
             "t_off": (marks["off"], "s"),
         }
         for method in ("initial_slope", "corrected_slope", "box_lucas"):
-            r = getattr(result, method)
-            values[f"{method}_W_per_g"] = (r.sar_W_per_g if r else math.nan, "W/g")
-            values[f"{method}_std_W_per_g"] = (r.sar_std_W_per_g if r else math.nan, "W/g")
-            values[f"{method}_r_squared"] = (r.r_squared if r else math.nan, "")
-            values[f"{method}_ilp_nH_m2_per_kg"] = (
-                r.ilp_nH_m2_per_kg if r and r.ilp_nH_m2_per_kg is not None else math.nan,
-                "nH m^2/kg",
-            )
+            values.update(_sar_values(method, getattr(result, method)))
         values["errors"] = ("; ".join(f"{k}: {v}" for k, v in result.errors.items()), "")
         marks["result"] = result
         yield from save_results(Results("sar", values, clock=amf.clock))
@@ -314,3 +315,46 @@ def sar_measurement(
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [thermo, amf])
     return with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))
+
+
+_BUDGET_SOURCES = ("fit", "heat_capacity", "vessel_lag", "iron_mass", "heat_loss")
+
+
+def _sar_uncertainty(sample: dict, uncertainty: dict | None) -> CalorimetryUncertainty:
+    """The SAR budget's inputs: ``uncertainty`` plus the heat capacity of the components
+    marked ``vessel: true``."""
+    allowed = {"heat_capacity_rel", "iron_mass_rel", "field_rel"}
+    extra = set(uncertainty or {}) - allowed
+    if extra:
+        raise ConfigError(f"uncertainty keys {sorted(extra)} unknown; allowed: {sorted(allowed)}")
+    vessel = sum(
+        float(c["mass_g"]) * float(c["c_J_per_gK"])
+        for c in sample.get("components", ())
+        if isinstance(c, dict) and c.get("vessel")
+    )
+    try:
+        return CalorimetryUncertainty(vessel_J_per_K=vessel, **(uncertainty or {}))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"sar_measurement uncertainty: {exc}") from exc
+
+
+def _sar_values(method: str, r) -> dict:
+    """Analysis values of one SAR method: value, 95 % and standard uncertainties, the fit's
+    part, budget (percent by source), ILP per kg Fe with its 95 % uncertainty, bias."""
+    nan = math.nan
+    ilp = r.ilp_nH_m2_per_kg_Fe if r and r.ilp_nH_m2_per_kg_Fe is not None else nan
+    ilp_u95 = r.ilp_u95_nH_m2_per_kg_Fe if r and r.ilp_u95_nH_m2_per_kg_Fe is not None else nan
+    values = {
+        f"{method}_W_per_g": (r.sar_W_per_g if r else nan, "W/g Fe"),
+        f"{method}_u95_W_per_g": (r.sar_u95_W_per_g if r else nan, "W/g Fe"),
+        f"{method}_std_W_per_g": (r.sar_u_W_per_g if r else nan, "W/g Fe"),
+        f"{method}_fit_std_W_per_g": (r.sar_std_W_per_g if r else nan, "W/g Fe"),
+        f"{method}_r_squared": (r.r_squared if r else nan, ""),
+        f"{method}_ilp_nH_m2_per_kg_Fe": (ilp, "nH m^2/kg Fe"),
+        f"{method}_ilp_u95_nH_m2_per_kg_Fe": (ilp_u95, "nH m^2/kg Fe"),
+        f"{method}_bias": (r.bias if r else "", ""),
+    }
+    for source in _BUDGET_SOURCES:
+        share = r.budget.get(source, 0.0) if r else nan
+        values[f"{method}_u_{source}_percent"] = (100.0 * share, "%")
+    return values

@@ -1,5 +1,6 @@
-"""Photothermal conversion efficiency of a simulated gold-nanorod vial, then 808 nm PTT of
-a simulated mouse tumor held at 42 C.
+"""Photothermal conversion efficiency of a simulated gold-nanorod vial (after the blank:
+the solvent alone in the same vial), then 808 nm PTT of a simulated mouse tumor held at
+42 C with the skin probe as a guard.
 
     python examples/scripts/photothermal.py [--duration 600] [--data-dir ./data]
 """
@@ -27,32 +28,47 @@ def main(argv=None):
     )
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
+    common = dict(power=0.5, heat_time=args.heat_time, cool_time=1200, sample=VIAL, period=2.0)
+    with Bench.from_file(BENCHES / "sim-vial-solvent.yaml", data_dir=args.data_dir) as bench:
+        blank = bench.RE(
+            photothermal_conversion(bench.laser, bench.thermo, solvent_only=True, **common)
+        ).plan_result
+        print(f"blank: the solvent rises {blank.delta_T_C:.3f} +/- {blank.delta_T_std_C:.3f} K")
     with Bench.from_file(BENCHES / "sim-vial.yaml", data_dir=args.data_dir) as bench:
         pce = bench.RE(
             photothermal_conversion(
                 bench.laser,
                 bench.thermo,
-                power=0.5,
-                heat_time=args.heat_time,
-                cool_time=1200,
-                sample=VIAL,
                 absorbance=args.absorbance,
-                period=2.0,
+                blank={
+                    "delta_T_C": blank.delta_T_C,
+                    "delta_T_std_C": blank.delta_T_std_C,
+                    "power_W": blank.power_W,
+                },
+                **common,
             )
         ).plan_result
         print(
-            f"photothermal conversion efficiency {pce.eta:.3f} +/- {pce.eta_std:.3f} "
-            f"(tau_s = {pce.tau_s:.0f} s)   run data: {bench.last_run_path}"
+            f"photothermal conversion efficiency {pce.eta:.3f} +/- {pce.eta_u95:.3f} (95 %) "
+            f"(tau_s = {pce.tau_s:.0f} s, plateau reached: {pce.plateau_reached})   "
+            f"run data: {bench.last_run_path}"
         )
     with Bench.from_file(BENCHES / "sim-mouse.yaml", data_dir=args.data_dir) as bench:
         ptt = bench.RE(
             photothermal_therapy(
-                bench.laser, bench.thermo, duration=args.duration, target=42.0, max_irradiance=1.0
+                bench.laser,
+                bench.thermo,
+                duration=args.duration,
+                target=42.0,
+                max_irradiance=1.0,
+                guard={"channel": "skin", "target": 43.0},
             )
         ).plan_result
+        doses = ", ".join(f"{k} {v:.2f}" for k, v in ptt.probe_cem43_min.items())
         print(
-            f"PTT: tumor max {ptt.T_max_C:.1f} C, CEM43 {ptt.cem43_min:.1f} min, "
-            f"max power {ptt.command_max:.2f} W   run data: {bench.last_run_path}"
+            f"PTT: tumor max {ptt.T_max_C:.1f} C, CEM43 (min) {doses}, skin guard limited "
+            f"{ptt.guard_limited_s:.0f} s, max power {ptt.command_max:.2f} W   "
+            f"run data: {bench.last_run_path}"
         )
     return pce, ptt
 

@@ -39,7 +39,7 @@ def main(argv=None):
         for r in result.results:
             print(
                 f"{r.method:16s} SAR = {r.sar_W_per_g:7.1f} +/- {r.sar_std_W_per_g:5.1f} W/g Fe"
-                f"   ILP = {r.ilp_nH_m2_per_kg:5.2f} nH m^2/kg   R^2 = {r.r_squared:.4f}"
+                f"   ILP = {r.ilp_nH_m2_per_kg_Fe:5.2f} nH m^2/kg Fe   R^2 = {r.r_squared:.4f}"
             )
         print(f"run data: {bench.last_run_path}")
     return result

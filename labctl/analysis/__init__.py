@@ -18,11 +18,12 @@ __all__ = [
     "SARResult",
     "SARSummary",
     "heat_capacity_J_per_K",
-    "ilp_nH_m2_per_kg",
+    "ilp_nH_m2_per_kg_Fe",
     "sar_initial_slope",
     "sar_corrected_slope",
     "sar_box_lucas",
     "sar_all",
+    "CalorimetryUncertainty",
     # dose
     "CEM43_DAMAGE_MIN",
     "CEM43_NECROSIS_MIN",
@@ -38,6 +39,9 @@ __all__ = [
     "fit_cooling",
     "photothermal_efficiency",
     "solvent_dissipation_W",
+    "BlankResult",
+    "PCEInputs",
+    "solvent_blank",
     # control
     "PID",
     "PIDGains",
@@ -71,12 +75,12 @@ __all__ = [
 _SUBMODULE = {
     name: module
     for module, names in {
-        "sar": __all__[0:9],
-        "dose": __all__[9:17],
-        "pce": __all__[17:22],
-        "control": __all__[22:30],
-        "unmix": __all__[30:39],
-        "oa_thermometry": __all__[39:47],
+        "sar": __all__[0:10],
+        "dose": __all__[10:18],
+        "pce": __all__[18:26],
+        "control": __all__[26:34],
+        "unmix": __all__[34:43],
+        "oa_thermometry": __all__[43:51],
     }.items()
     for name in names
 }
@@ -114,18 +118,22 @@ if TYPE_CHECKING:
         theoretical_slope_per_K,
     )
     from labctl.analysis.pce import (
+        BlankResult,
         CoolingFit,
+        PCEInputs,
         PCEResult,
         fit_cooling,
         photothermal_efficiency,
+        solvent_blank,
         solvent_dissipation_W,
     )
     from labctl.analysis.sar import (
         WATER_C_J_PER_KGK,
+        CalorimetryUncertainty,
         SARResult,
         SARSummary,
         heat_capacity_J_per_K,
-        ilp_nH_m2_per_kg,
+        ilp_nH_m2_per_kg_Fe,
         sar_all,
         sar_box_lucas,
         sar_corrected_slope,

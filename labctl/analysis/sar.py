@@ -20,7 +20,16 @@ to determine the specific absorption rate of magnetic nanoparticles", J. Phys. D
 
 SAR per gram of iron is ``C * (dT/dt) / m_Fe``.  The intrinsic loss power
 ``ILP = SLP / (H^2 f)`` (Kallumadil et al., J. Magn. Magn. Mater. 321, 1509, 2009) is in
-nH m^2/kg with H the field amplitude in A/m and f in Hz.
+nH m^2 per kg of iron (``ilp_nH_m2_per_kg_Fe``) with H the field amplitude in A/m and f
+in Hz.
+
+Each result carries an uncertainty budget (relative standard uncertainties, GUM
+combination in quadrature): the fit; the heat capacity (masses and specific heats);
+the vessel's participation (its heat capacity may lag the sample, which makes every
+method read high, Wildeboer et al. 2014: rectangular between no and full lag); the
+iron mass (ICP-OES, 3-5 %); for ILP also the field calibration (ILP ~ 1/H^2, so
+u(H)/H = 5 % gives 10 %).  ``sar_u95_W_per_g`` is the expanded uncertainty (k = 2,
+about 95 %).  Each method states its known bias (``bias``).
 
 Fibre-optic probes lag the sample by ~0.1-1 s: every estimator skips the first ``skip_s``
 (default 2 s) after field-on, and the fits extrapolate back to ``t_on_s``.  NaN samples
@@ -31,7 +40,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,10 +48,11 @@ from labctl.analysis._fitting import clean_series, phi, poly_fit, r_squared, res
 
 __all__ = [
     "WATER_C_J_PER_KGK",
+    "CalorimetryUncertainty",
     "SARResult",
     "SARSummary",
     "heat_capacity_J_per_K",
-    "ilp_nH_m2_per_kg",
+    "ilp_nH_m2_per_kg_Fe",
     "sar_initial_slope",
     "sar_corrected_slope",
     "sar_box_lucas",
@@ -55,6 +65,54 @@ WATER_C_J_PER_KGK = 4186.0
 DEFAULT_SKIP_S = 2.0
 """Samples within this time after field-on are ignored (probe lag, field ramp), s."""
 
+#: Known bias of each method (Wildeboer et al., J. Phys. D 47, 495003, 2014).
+KNOWN_BIAS = {
+    "initial_slope": "reads low when heat losses act during the fit window (linear fit), "
+    "high when the vessel lags the sample",
+    "corrected_slope": "unbiased for a lumped sample with linear losses; reads high when "
+    "the vessel lags the sample",
+    "box_lucas": "unbiased for a lumped sample with linear losses; reads high when the "
+    "vessel lags the sample and depends on the fitted time range",
+}
+
+
+@dataclass(frozen=True)
+class CalorimetryUncertainty:
+    """Standard uncertainties of a SAR measurement's inputs.
+
+    ``heat_capacity_rel``: relative, of C = sum m_i c_i (masses and specific heats);
+    ``vessel_J_per_K``: the part of C that is the vessel, which may lag the sample;
+    ``iron_mass_rel``: relative, of the iron mass (ICP-OES/AAS, 3-5 %);
+    ``field_rel``: relative, of the field amplitude (coil calibration, ~5 %).
+    """
+
+    heat_capacity_rel: float = 0.02
+    vessel_J_per_K: float = 0.0
+    iron_mass_rel: float = 0.04
+    field_rel: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("heat_capacity_rel", "vessel_J_per_K", "iron_mass_rel", "field_rel"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"CalorimetryUncertainty.{name} must be finite and >= 0, not {value!r}"
+                )
+
+    def budget(self, C: float, fit_rel: float) -> dict[str, float]:
+        """Relative standard uncertainties of SAR by source (fractions)."""
+        if self.vessel_J_per_K >= C:
+            raise ValueError(
+                f"vessel heat capacity {self.vessel_J_per_K} J/K is not below the total {C} J/K"
+            )
+        return {
+            "fit": float(fit_rel),
+            "heat_capacity": self.heat_capacity_rel,
+            # rectangular between full participation (C) and none (C - C_v)
+            "vessel_lag": self.vessel_J_per_K / (C - self.vessel_J_per_K) / np.sqrt(12.0),
+            "iron_mass": self.iron_mass_rel,
+        }
+
 
 @dataclass(frozen=True)
 class SARResult:
@@ -63,6 +121,8 @@ class SARResult:
     ``slope_K_per_s`` is the heating rate P/C attributed to the particles; ``r_squared``
     and ``residual_std_K`` describe the temperature model of the method against the
     samples it used; ``details`` holds method-specific numbers (units in the keys).
+    ``sar_std_W_per_g`` is the fit's alone, ``sar_u_W_per_g`` the combined standard
+    uncertainty of ``budget`` (relative, by source); ``bias`` the method's known bias.
     """
 
     method: str
@@ -75,8 +135,22 @@ class SARResult:
     r_squared: float
     residual_std_K: float
     n_points: int
-    ilp_nH_m2_per_kg: float | None = None
+    ilp_nH_m2_per_kg_Fe: float | None = None
     details: Mapping[str, float] = field(default_factory=dict)
+    budget: Mapping[str, float] = field(default_factory=dict)
+    sar_u_W_per_g: float = float("nan")
+    ilp_u_nH_m2_per_kg_Fe: float | None = None
+    bias: str = ""
+
+    @property
+    def sar_u95_W_per_g(self) -> float:
+        """Expanded uncertainty of SAR (k = 2, about 95 % coverage), W/g Fe."""
+        return 2.0 * self.sar_u_W_per_g
+
+    @property
+    def ilp_u95_nH_m2_per_kg_Fe(self) -> float | None:
+        """Expanded uncertainty of ILP (k = 2), nH m^2/kg Fe."""
+        return None if self.ilp_u_nH_m2_per_kg_Fe is None else 2 * self.ilp_u_nH_m2_per_kg_Fe
 
 
 @dataclass(frozen=True)
@@ -124,8 +198,9 @@ def heat_capacity_J_per_K(components: Iterable[tuple[float, float]]) -> float:
     return total
 
 
-def ilp_nH_m2_per_kg(sar_W_per_g: float, field_A_m: float, frequency_Hz: float) -> float:
-    """Intrinsic loss power ILP = SLP / (H^2 f), nH m^2/kg (H amplitude in A/m, f in Hz)."""
+def ilp_nH_m2_per_kg_Fe(sar_W_per_g: float, field_A_m: float, frequency_Hz: float) -> float:
+    """Intrinsic loss power ILP = SLP / (H^2 f), nH m^2/kg Fe (SLP in W/g Fe, H amplitude
+    in A/m, f in Hz)."""
     if field_A_m <= 0 or frequency_Hz <= 0:
         raise ValueError("field_A_m and frequency_Hz must be positive")
     return float(sar_W_per_g * 1e3 / (field_A_m**2 * frequency_Hz) * 1e9)
@@ -151,14 +226,19 @@ def _make_result(
     m_fe_g: float,
     field_A_m: float | None,
     frequency_Hz: float | None,
+    uncertainty: CalorimetryUncertainty | None = None,
     **kw: object,
 ) -> SARResult:
     if C <= 0 or m_fe_g <= 0:
         raise ValueError("heat_capacity_J_per_K and iron_mass_g must be positive")
+    unc = uncertainty or CalorimetryUncertainty()
     sar = C * slope / m_fe_g
-    ilp = None
+    budget = unc.budget(C, abs(slope_std / slope) if slope else float("inf"))
+    u_rel = float(np.sqrt(sum(v * v for v in budget.values())))
+    ilp = ilp_u = None
     if field_A_m is not None and frequency_Hz is not None:
-        ilp = ilp_nH_m2_per_kg(sar, field_A_m, frequency_Hz)
+        ilp = ilp_nH_m2_per_kg_Fe(sar, field_A_m, frequency_Hz)
+        ilp_u = abs(ilp) * float(np.hypot(u_rel, 2.0 * unc.field_rel))
     return SARResult(
         method=method,
         sar_W_per_g=float(sar),
@@ -166,7 +246,11 @@ def _make_result(
         slope_K_per_s=float(slope),
         slope_std_K_per_s=float(slope_std),
         power_W=float(C * slope),
-        ilp_nH_m2_per_kg=ilp,
+        ilp_nH_m2_per_kg_Fe=ilp,
+        budget=budget,
+        sar_u_W_per_g=abs(float(sar)) * u_rel,
+        ilp_u_nH_m2_per_kg_Fe=ilp_u,
+        bias=KNOWN_BIAS[method],
         **kw,  # type: ignore[arg-type]
     )
 
@@ -198,6 +282,7 @@ def sar_initial_slope(
     order: int = 1,
     field_A_m: float | None = None,
     frequency_Hz: float | None = None,
+    uncertainty: CalorimetryUncertainty | None = None,
 ) -> SARResult:
     """SAR from the initial slope, ``SAR = (C / m_Fe) dT/dt |_(t_on)``, W/g Fe.
 
@@ -232,6 +317,7 @@ def sar_initial_slope(
         iron_mass_g,
         field_A_m,
         frequency_Hz,
+        uncertainty,
         loss_W_per_K=None,
         r_squared=r_squared(y, resid),
         residual_std_K=residual_std(resid, order + 1),
@@ -255,6 +341,7 @@ def sar_corrected_slope(
     baseline_s: float = 60.0,
     field_A_m: float | None = None,
     frequency_Hz: float | None = None,
+    uncertainty: CalorimetryUncertainty | None = None,
 ) -> SARResult:
     """SAR by the corrected slope method (Wildeboer et al. 2014), W/g Fe.
 
@@ -307,6 +394,7 @@ def sar_corrected_slope(
         iron_mass_g,
         field_A_m,
         frequency_Hz,
+        uncertainty,
         loss_W_per_K=k * C,
         r_squared=r_squared(y, resid),
         residual_std_K=residual_std(resid, 3),
@@ -339,6 +427,7 @@ def sar_box_lucas(
     skip_s: float = DEFAULT_SKIP_S,
     field_A_m: float | None = None,
     frequency_Hz: float | None = None,
+    uncertainty: CalorimetryUncertainty | None = None,
 ) -> SARResult:
     """SAR from a Box-Lucas fit ``T = T_0 + A (1 - exp(-B (t - t_on)))``, W/g Fe.
 
@@ -384,6 +473,7 @@ def sar_box_lucas(
         iron_mass_g,
         field_A_m,
         frequency_Hz,
+        uncertainty,
         loss_W_per_K=B * C,
         r_squared=r_squared(y, resid),
         residual_std_K=residual_std(resid, 3),
@@ -410,6 +500,7 @@ def sar_all(
     frequency_Hz: float | None = None,
     skip_s: float = DEFAULT_SKIP_S,
     initial_slope_order: int = 1,
+    uncertainty: CalorimetryUncertainty | None = None,
 ) -> SARSummary:
     """All three SAR estimates of one heating curve with their defaults (and ILP when the
     field amplitude ``field_A_m`` and ``frequency_Hz`` are given).
@@ -425,6 +516,7 @@ def sar_all(
         skip_s=skip_s,
         field_A_m=field_A_m,
         frequency_Hz=frequency_Hz,
+        uncertainty=uncertainty,
     )
     results: dict[str, SARResult | None] = {}
     errors: dict[str, str] = {}
@@ -439,4 +531,34 @@ def sar_all(
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
             results[name] = None
             errors[name] = str(exc)
+    init, corr = results["initial_slope"], results["corrected_slope"]
+    if init is not None and corr is not None and initial_slope_order == 1:
+        results["initial_slope"] = _with_loss_term(init, corr, uncertainty)
     return SARSummary(errors=errors, **results)
+
+
+def _with_loss_term(
+    init: SARResult, corr: SARResult, uncertainty: CalorimetryUncertainty | None
+) -> SARResult:
+    """The linear initial slope with a budget term for its loss bias, about
+    ``(L/C) (skip + window) / 2`` with L/C from the corrected slope fit (a bias of at most
+    that size, rectangular: b / sqrt(3))."""
+    C = corr.power_W / corr.slope_K_per_s if corr.slope_K_per_s else float("nan")
+    k = (corr.loss_W_per_K or 0.0) / C if C else float("nan")
+    span = init.details.get("skip_s", DEFAULT_SKIP_S) + init.details.get("window_s", 30.0)
+    b = abs(k) * span / 2.0
+    if not np.isfinite(b):
+        return init
+    budget = {**init.budget, "heat_loss": float(b / np.sqrt(3.0))}
+    u_rel = float(np.sqrt(sum(v * v for v in budget.values())))
+    ilp_u = init.ilp_u_nH_m2_per_kg_Fe
+    if init.ilp_nH_m2_per_kg_Fe is not None:
+        field_rel = (uncertainty or CalorimetryUncertainty()).field_rel
+        ilp_u = abs(init.ilp_nH_m2_per_kg_Fe) * float(np.hypot(u_rel, 2.0 * field_rel))
+    return replace(
+        init,
+        budget=budget,
+        sar_u_W_per_g=abs(init.sar_W_per_g) * u_rel,
+        ilp_u_nH_m2_per_kg_Fe=ilp_u,
+        details={**init.details, "loss_bias_estimate": -b},
+    )

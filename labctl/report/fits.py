@@ -6,12 +6,13 @@ field on/off times, laser power, absorbance).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labctl.analysis.pce import photothermal_efficiency
-from labctl.analysis.sar import sar_all
+from labctl.analysis.pce import BlankResult, PCEInputs, photothermal_efficiency
+from labctl.analysis.sar import CalorimetryUncertainty, sar_all
 from labctl.report.data import RunData
 from labctl.report.figures import new_figure
 
@@ -43,6 +44,11 @@ def recompute_sar(data: RunData):
         return None
     field = data.start.get("field_kA_m")
     freq = data.start.get("frequency_Hz")
+    vessel = data.result("vessel_heat_capacity_J_per_K")
+    given = (data.start.get("plan_args") or {}).get("uncertainty") or {}
+    unc = CalorimetryUncertainty(
+        vessel_J_per_K=float(vessel) if math.isfinite(vessel) else 0.0, **given
+    )
     summary = sar_all(
         *curve,
         heat_capacity_J_per_K=float(C),
@@ -51,6 +57,7 @@ def recompute_sar(data: RunData):
         t_off_s=t_off if math.isfinite(t_off) else None,
         field_A_m=float(field) * 1e3 if field else None,
         frequency_Hz=float(freq) if freq else None,
+        uncertainty=unc,
     )
     return summary, t_on, t_off
 
@@ -101,12 +108,12 @@ def sar_figure(data: RunData) -> Figure | None:
             _box_lucas(xb, bl.details["T0_C"], bl.slope_K_per_s, bl.details["B_per_s"]),
             color="tab:green",
             lw=1.8,
-            label=f"Box-Lucas fit: {bl.sar_W_per_g:.1f} +/- {bl.sar_std_W_per_g:.1f} W/g Fe",
+            label=f"Box-Lucas fit: {bl.sar_W_per_g:.1f} +/- {bl.sar_u95_W_per_g:.1f} W/g Fe (95 %)",
         )
     cs = summary.corrected_slope
     lines = [
         f"{r.method.replace('_', ' ')}: {r.sar_W_per_g:.1f} W/g Fe"
-        + (f", ILP {r.ilp_nH_m2_per_kg:.2f} nH m^2/kg" if r.ilp_nH_m2_per_kg else "")
+        + (f", ILP {r.ilp_nH_m2_per_kg_Fe:.2f} nH m^2/kg Fe" if r.ilp_nH_m2_per_kg_Fe else "")
         for r in (init, cs, bl)
         if r is not None
     ]
@@ -141,15 +148,28 @@ def recompute_pce(data: RunData):
     C = data.start.get("heat_capacity_J_per_K")
     if curve is None or not math.isfinite(t_off) or not C or not args.get("power"):
         return None
-    result = photothermal_efficiency(
-        *curve,
-        laser_off_s=t_off,
-        laser_on_s=t_on,
-        power_W=float(args["power"]),
-        absorbance=float(args["absorbance"]),
-        heat_capacity_J_per_K=float(C),
-        q_dis_W=float(args.get("q_dis") or 0.0),
-    )
+    if args.get("solvent_only") or not args.get("absorbance"):
+        return None
+    blank = args.get("blank") or None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the run's analysis states it
+        result = photothermal_efficiency(
+            *curve,
+            laser_off_s=t_off,
+            laser_on_s=t_on,
+            power_W=float(args["power"]),
+            absorbance=float(args["absorbance"]),
+            heat_capacity_J_per_K=float(C),
+            q_dis_W=0.0 if blank else float(args.get("q_dis") or 0.0),
+            q_dis_std_W=0.0 if blank else float(args.get("q_dis_std") or 0.0),
+            blank=BlankResult(
+                float(blank["delta_T_C"]), float(blank["delta_T_std_C"]), float(blank["power_W"])
+            )
+            if blank
+            else None,
+            inputs=PCEInputs(**(args.get("inputs") or {})),
+            storage_correction=bool(args.get("storage_correction")),
+        )
     return result, t_on, t_off
 
 
@@ -202,7 +222,7 @@ def pce_figure(data: RunData) -> Figure | None:
     b.axhline(-np.log(0.1), color="tab:gray", ls=":", lw=0.8, label="fit range end (theta 0.1)")
     b.set_xlabel("time after laser off (s)")
     b.set_ylabel("-ln(theta)")
-    b.set_title(f"Cooling fit: eta = {r.eta:.3f} +/- {r.eta_std:.3f}")
+    b.set_title(f"Cooling fit: eta = {r.eta:.3f} +/- {r.eta_u95:.3f} (95 %)")
     b.grid(alpha=0.3)
     b.legend(loc="upper left", fontsize=8)
     wl = data.start.get("wavelength_nm")

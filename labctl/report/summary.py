@@ -41,10 +41,13 @@ HEADLINE = (
     "time_at_target_s",
     "T_max_C",
     "cem43_min",
+    "cem43_tumor_min",
+    "cem43_skin_min",
+    "guard_limited_s",
     "initial_slope_W_per_g",
     "corrected_slope_W_per_g",
     "box_lucas_W_per_g",
-    "box_lucas_ilp_nH_m2_per_kg",
+    "box_lucas_ilp_nH_m2_per_kg_Fe",
     "eta",
     "tau_s",
     "T_surr_C",
@@ -65,10 +68,16 @@ def format_value(value: Any, units: str = "") -> str:
 
 
 def _std_key(key: str, keys) -> str | None:
-    for other in keys:
-        if other != key and "_std" in other and other.replace("_std", "", 1) == key:
-            return other
+    """The key of ``key``'s uncertainty: its 95 % one (``_u95``) if stored, else ``_std``."""
+    for tag in ("_u95", "_std"):
+        for other in keys:
+            if other != key and tag in other and other.replace(tag, "", 1) == key:
+                return other
     return None
+
+
+def _is_uncertainty_of(key: str, values) -> bool:
+    return any(tag in key and key.replace(tag, "", 1) in values for tag in ("_u95", "_std"))
 
 
 def format_results(
@@ -84,7 +93,7 @@ def format_results(
             prefix = first + "_"
     order = keys if only is None else [k for suffix in only for k in keys if k == prefix + suffix]
     for key in order:
-        if only is None and "_std" in key and key.replace("_std", "", 1) in values:
+        if only is None and _is_uncertainty_of(key, values):
             continue
         value = values[key]
         if isinstance(value, str) and not value:
@@ -95,7 +104,8 @@ def format_results(
         std = _std_key(key, keys)
         if std is not None:
             text += f" +/- {format_value(values[std])}"
-        lines.append(f"{key[len(prefix) :]} = {text}" + (f" {u}" if u else ""))
+        note = " (95 %)" if std is not None and "_u95" in std else ""
+        lines.append(f"{key[len(prefix) :]} = {text}" + (f" {u}" if u else "") + note)
     return lines
 
 

@@ -7,6 +7,19 @@ Lumped heat balance (the model behind SAR and PCE calorimetry)::
 solved exactly between input changes, T(t + dt) = T_inf + (T - T_inf) exp(-dt L / C)
 with T_inf = T_amb + P / L, so any step size gives the same answer.
 
+With ``wall_conductance_W_per_K`` set, the vial is two compartments (a model, the
+simplest one with the wall lag that Wildeboer et al., J. Phys. D 47, 495003, 2014
+describe): the suspension (C_s = water) and the vessel wall (C_w), coupled by the
+conductance G, the wall losing heat to the surroundings through L::
+
+    C_s dT_s/dt = P_s - G (T_s - T_w)
+    C_w dT_w/dt = P_w + G (T_s - T_w) - L (T_w - T_amb)
+
+P_s is the particles' and the solvent's heat, P_w the light the vessel absorbs.  The
+probe reads T_s; solved exactly (2x2 matrix exponential) between input changes.  The
+lumped analyses, which take C = C_s + C_w, then read high at field-on, when the wall has
+not yet warmed (the initial heating rate is P / C_s).
+
 Heating power P:
 
 - AMF: SLP (Rosensweig LRT, particles free in the fluid: Brownian + Neel relaxation) x iron
@@ -34,6 +47,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from labctl.simulators.physics import magnetics, optics
 
 __all__ = ["Vial", "VialParams"]
@@ -58,6 +73,8 @@ class VialParams:
     icg_uM: float = 0.0
     pce: float = 0.45
     vessel_absorption: float = 0.005
+    #: suspension-wall conductance G, W/K; None: lumped vial (wall at the sample's T)
+    wall_conductance_W_per_K: float | None = None
 
 
 class Vial:
@@ -80,24 +97,55 @@ class Vial:
                 raise ValueError(f"vial parameter {name} must be >= 0, not {getattr(p, name)!r}")
         if not 0.0 <= p.pce <= 1.0:
             raise ValueError(f"vial parameter pce must be within 0-1, not {p.pce!r}")
-        self.heat_capacity_J_K = p.water_mL * 1e-3 * p.water_c + p.vessel_g * 1e-3 * p.vessel_c
+        G = p.wall_conductance_W_per_K
+        if G is not None and not (math.isfinite(G) and G > 0 and p.vessel_g * p.vessel_c > 0):
+            raise ValueError(
+                f"vial parameter wall_conductance_W_per_K must be > 0 with a vessel of "
+                f"nonzero heat capacity, not {G!r}"
+            )
+        self.suspension_heat_capacity_J_K = p.water_mL * 1e-3 * p.water_c
+        self.wall_heat_capacity_J_K = p.vessel_g * 1e-3 * p.vessel_c
+        self.heat_capacity_J_K = self.suspension_heat_capacity_J_K + self.wall_heat_capacity_J_K
         self.t_s = 0.0
         self.T_C = p.T_amb_C if p.T_start_C is None else float(p.T_start_C)
+        self.T_wall_C = self.T_C
         self._amf = (0.0, 0.0)
         self._laser = (0.0, 808.0, 1.0)
 
     # -- SampleModel ---------------------------------------------------------------------
     @property
     def positions(self) -> tuple[str, ...]:
-        return ("sample", "ambient", "reference")
+        return ("sample", "ambient", "reference", "wall")
 
     def advance(self, dt_s: float) -> None:
         if dt_s < 0:
             raise ValueError(f"cannot advance the sample by a negative time ({dt_s} s)")
         p = self.params
-        T_inf = p.T_amb_C + self.power_W() / p.loss_W_per_K
-        self.T_C = T_inf + (self.T_C - T_inf) * math.exp(-dt_s / self.tau_s)
+        if p.wall_conductance_W_per_K is None:
+            T_inf = p.T_amb_C + self.power_W() / p.loss_W_per_K
+            self.T_C = T_inf + (self.T_C - T_inf) * math.exp(-dt_s / self.tau_s)
+            self.T_wall_C = self.T_C
+        else:
+            self._advance_two_compartments(dt_s)
         self.t_s += dt_s
+
+    def _system(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rate matrix (1/s) and the steady excess temperatures (K) of sample and wall."""
+        p = self.params
+        G, L = p.wall_conductance_W_per_K, p.loss_W_per_K
+        Cs, Cw = self.suspension_heat_capacity_J_K, self.wall_heat_capacity_J_K
+        A = np.array([[-G / Cs, G / Cs], [G / Cw, -(G + L) / Cw]])
+        P_w = self._vessel_power_W()
+        P_s = self.power_W() - P_w
+        steady = np.array([(P_s + P_w) / L + P_s / G, (P_s + P_w) / L])
+        return A, steady
+
+    def _advance_two_compartments(self, dt_s: float) -> None:
+        A, steady = self._system()
+        lam, vec = np.linalg.eig(A)
+        x = np.array([self.T_C, self.T_wall_C]) - self.params.T_amb_C - steady
+        prop = (vec * np.exp(lam.real * dt_s)) @ np.linalg.inv(vec)
+        self.T_C, self.T_wall_C = (float(v) for v in self.params.T_amb_C + steady + prop.real @ x)
 
     def set_amf(self, frequency_Hz: float, field_A_m: float) -> None:
         if frequency_Hz < 0 or field_A_m < 0:
@@ -119,6 +167,8 @@ class Vial:
     def temperature(self, position: str) -> float:
         if position == "sample":
             return self.T_C
+        if position == "wall":
+            return self.T_wall_C
         if position in ("ambient", "reference"):
             return self.params.T_amb_C
         raise KeyError(f"unknown position {position!r}; known: {self.positions}")
@@ -137,7 +187,7 @@ class Vial:
             "field_A_m": H,
             "slp_W_per_g_Fe": slp / 1e3,
             "sar_W_per_g_Fe": slp / 1e3,
-            "ilp_nH_m2_per_kg": magnetics.ilp(slp * magnetics.FE_MASS_FRACTION_MAGNETITE, f, H),
+            "ilp_nH_m2_per_kg_Fe": magnetics.ilp(slp, f, H),
             "iron_mg": p.iron_mg,
             "power_magnetic_W": self.magnetic_power_W(),
             "laser_W": power,
@@ -151,14 +201,25 @@ class Vial:
             "heat_capacity_J_per_K": self.heat_capacity_J_K,
             "loss_W_per_K": p.loss_W_per_K,
             "tau_s": self.tau_s,
-            "T_plateau_C": p.T_amb_C + self.power_W() / p.loss_W_per_K,
+            "T_plateau_C": self.plateau_C(),
+            "T_wall_C": self.T_wall_C,
         }
 
     # -- physics -------------------------------------------------------------------------
     @property
     def tau_s(self) -> float:
-        """Thermal time constant C / L, s."""
-        return self.heat_capacity_J_K / self.params.loss_W_per_K
+        """Thermal time constant, s: C / L (lumped), the slow mode's (two compartments)."""
+        if self.params.wall_conductance_W_per_K is None:
+            return self.heat_capacity_J_K / self.params.loss_W_per_K
+        A, _ = self._system()
+        return float(1.0 / np.min(np.abs(np.linalg.eigvals(A).real)))
+
+    def plateau_C(self) -> float:
+        """Steady sample temperature at the current inputs, C."""
+        p = self.params
+        if p.wall_conductance_W_per_K is None:
+            return p.T_amb_C + self.power_W() / p.loss_W_per_K
+        return p.T_amb_C + float(self._system()[1][0])
 
     def slp_W_per_kg_Fe(self) -> float:
         """True SLP (= SAR) of the suspension at the current field, W/kg Fe."""
@@ -189,7 +250,11 @@ class Vial:
         p = self.params
         power, wl, _ = self._laser
         a_water = float(optics.extinction("water", wl)) * p.path_cm
-        return optics.absorbed_power(power, a_water) + p.vessel_absorption * power
+        return optics.absorbed_power(power, a_water) + self._vessel_power_W()
+
+    def _vessel_power_W(self) -> float:
+        """Light absorbed by the vessel wall, W."""
+        return self.params.vessel_absorption * self._laser[0]
 
     def power_W(self) -> float:
         """Total heating power at the current inputs, W."""

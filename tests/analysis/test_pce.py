@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from labctl.analysis.pce import fit_cooling, photothermal_efficiency, solvent_dissipation_W
+from labctl.analysis.pce import (
+    BlankResult,
+    PCEInputs,
+    fit_cooling,
+    photothermal_efficiency,
+    solvent_blank,
+    solvent_dissipation_W,
+)
 
 C_J_PER_K = 4.6  # 1 mL water in a quartz cuvette
 HS_W_PER_K = 0.022  # tau = C / hS = 209 s
@@ -116,10 +123,15 @@ def test_storage_correction_for_a_run_stopped_before_the_plateau() -> None:
     early_off = T_ON + 1.5 * C_J_PER_K / HS_W_PER_K
     t, T = lumped_run(SAMPLE_Q_W, t_off=early_off)
     kw = dict(laser_off_s=early_off, ambient_C=T_AMB, plateau_s=10.0)
-    plain = pce(t, T, **kw)
+    with pytest.warns(RuntimeWarning, match="no plateau at laser-off"):
+        plain = pce(t, T, **kw)
     fixed = pce(t, T, storage_correction=True, **kw)
     assert plain.eta < 0.85 * ETA_TRUE
     assert plain.plateau_slope_K_per_s > 0.01
+    assert not plain.plateau_reached and fixed.plateau_reached
+    # the storage term is reported either way; applied, it closes the energy balance
+    assert plain.storage_W == pytest.approx(fixed.storage_W)
+    assert plain.storage_W == pytest.approx(fixed.heat_W - plain.heat_W)
     assert fixed.eta == pytest.approx(ETA_TRUE, rel=0.01)
 
 
@@ -150,3 +162,48 @@ def test_errors() -> None:
         fit_cooling(t, T, laser_off_s=T_OFF, ambient_C=80.0)
     with pytest.raises(ValueError, match="positive"):
         pce(t, T, absorbance=0.0)
+
+
+def test_blank_run_gives_q_dis_and_its_uncertainty() -> None:
+    t_b, T_b = lumped_run(Q_DIS_W, noise_C=0.05, quantum_C=0.1, seed=3)
+    blank = solvent_blank(t_b, T_b, laser_off_s=T_OFF, laser_on_s=T_ON, power_W=LASER_W)
+    assert blank.delta_T_C == pytest.approx(Q_DIS_W / HS_W_PER_K, abs=4 * blank.delta_T_std_C)
+    assert 0 < blank.delta_T_std_C < 0.02
+    t, T = lumped_run(SAMPLE_Q_W, noise_C=0.05, quantum_C=0.1, seed=4)
+    r = pce(t, T, q_dis_W=0.0, blank=blank)
+    assert r.q_dis_W == pytest.approx(Q_DIS_W, rel=0.1)
+    assert r.q_dis_std_W == pytest.approx(r.hS_W_per_K * blank.delta_T_std_C)
+    assert r.eta == pytest.approx(ETA_TRUE, abs=2 * r.eta_std)
+    # a blank at half the power scales with the power (linear absorption)
+    half = BlankResult(blank.delta_T_C / 2, blank.delta_T_std_C / 2, LASER_W / 2)
+    assert pce(t, T, q_dis_W=0.0, blank=half).eta == pytest.approx(r.eta)
+    with pytest.raises(ValueError, match="not both"):
+        pce(t, T, blank=blank)
+    with pytest.raises(ValueError, match="finite"):
+        BlankResult(float("nan"), 0.01, 1.0)
+
+
+def test_budget_propagates_each_input() -> None:
+    t, T = lumped_run(SAMPLE_Q_W, noise_C=0.05, quantum_C=0.1, seed=5)
+    exact = PCEInputs(power_rel=0.0, heat_capacity_rel=0.0, absorbance_std=0.0)
+    r0 = pce(t, T, inputs=exact)
+    assert set(r0.budget) == {
+        "tau",
+        "temperature_rise",
+        "blank",
+        "storage",
+        "heat_capacity",
+        "laser_power",
+        "absorbance",
+    }
+    assert r0.budget["tau"] > 0 and r0.budget["temperature_rise"] > 0
+    r = pce(t, T, inputs=PCEInputs(power_rel=0.03, heat_capacity_rel=0.0, absorbance_std=0.0))
+    assert r.eta_std == pytest.approx(r.eta * np.hypot(r0.eta_std / r0.eta, 0.03))
+    # absorbance: a numerical derivative of ln(1 - 10^-A)
+    dA = 1e-6
+    num = (np.log1p(-(10 ** -(ABSORBANCE + dA))) - np.log1p(-(10**-ABSORBANCE))) / dA
+    ra = pce(t, T, inputs=PCEInputs(power_rel=0.0, heat_capacity_rel=0.0, absorbance_std=0.01))
+    assert ra.budget["absorbance"] == pytest.approx(num * 0.01, rel=1e-4)
+    assert r.eta_u95 == pytest.approx(2 * r.eta_std)
+    with pytest.raises(ValueError, match="power_rel"):
+        PCEInputs(power_rel=float("nan"))

@@ -8,8 +8,9 @@ from scipy.signal import lfilter
 
 from labctl.analysis.sar import (
     WATER_C_J_PER_KGK,
+    CalorimetryUncertainty,
     heat_capacity_J_per_K,
-    ilp_nH_m2_per_kg,
+    ilp_nH_m2_per_kg_Fe,
     sar_all,
     sar_box_lucas,
     sar_corrected_slope,
@@ -68,7 +69,7 @@ def test_heat_capacity_sum() -> None:
 
 def test_ilp_hand_value() -> None:
     # 43 W/g at 8 kA/m, 230 kHz: 43e3 / (8e3^2 * 230e3) H m^2/kg = 2.921 nH m^2/kg
-    assert ilp_nH_m2_per_kg(43.0, 8000.0, 230e3) == pytest.approx(2.9212, rel=1e-4)
+    assert ilp_nH_m2_per_kg_Fe(43.0, 8000.0, 230e3) == pytest.approx(2.9212, rel=1e-4)
 
 
 @pytest.mark.parametrize("loss", [0.002, 0.01])
@@ -121,7 +122,9 @@ def test_noisy_quantised_curve_within_two_percent(loss: float) -> None:
         assert rel_err(r.sar_W_per_g) < 0.02, r
         # the reported uncertainty is honest: the error is within 4 sigma
         assert abs(r.sar_W_per_g - SAR_TRUE) < 4 * r.sar_std_W_per_g + 1e-3 * SAR_TRUE
-        assert r.ilp_nH_m2_per_kg == pytest.approx(ilp_nH_m2_per_kg(r.sar_W_per_g, 8000.0, 230e3))
+        assert r.ilp_nH_m2_per_kg_Fe == pytest.approx(
+            ilp_nH_m2_per_kg_Fe(r.sar_W_per_g, 8000.0, 230e3)
+        )
         assert 0.04 < r.residual_std_K < 0.08  # noise plus quantisation: ~0.058 C
     assert summary.spread_percent < 6.0
 
@@ -182,3 +185,44 @@ def test_bad_input() -> None:
         sar_box_lucas(t[::-1], T, heat_capacity_J_per_K=1, iron_mass_g=1, t_on_s=T_ON)
     with pytest.raises(ValueError, match="positive"):
         sar_box_lucas(t, T, heat_capacity_J_per_K=1, iron_mass_g=0, t_on_s=T_ON)
+
+
+def test_budget_by_source_and_ilp_field_term() -> None:
+    t, T = lumped_curve(loss_W_per_K=0.01, noise_C=0.05, quantum_C=0.1, seed=3)
+    vessel = 2e-3 * 840.0
+    unc = CalorimetryUncertainty(
+        heat_capacity_rel=0.02, vessel_J_per_K=vessel, iron_mass_rel=0.04, field_rel=0.05
+    )
+    kw = dict(heat_capacity_J_per_K=C_J_PER_K, iron_mass_g=IRON_G, t_on_s=T_ON)
+    summary = sar_all(t, T, field_A_m=8e3, frequency_Hz=230e3, uncertainty=unc, **kw)
+    for r in summary.results:
+        b = r.budget
+        assert b["fit"] == pytest.approx(r.sar_std_W_per_g / r.sar_W_per_g)
+        assert b["vessel_lag"] == pytest.approx(vessel / (C_J_PER_K - vessel) / np.sqrt(12))
+        assert (b["heat_capacity"], b["iron_mass"]) == (0.02, 0.04)
+        rel = np.sqrt(sum(v * v for v in b.values()))
+        assert r.sar_u_W_per_g == pytest.approx(r.sar_W_per_g * rel)
+        assert r.sar_u95_W_per_g == pytest.approx(2 * r.sar_u_W_per_g)
+        # ILP ~ 1/H^2: 5 % on H is 10 % on ILP
+        assert r.ilp_u_nH_m2_per_kg_Fe == pytest.approx(r.ilp_nH_m2_per_kg_Fe * np.hypot(rel, 0.1))
+        assert "vessel lags" in r.bias
+    # the linear initial slope carries its loss bias, (L/C)(skip + window)/2, in the budget
+    init = summary.initial_slope
+    k = 0.01 / C_J_PER_K
+    assert init.budget["heat_loss"] == pytest.approx(k * 32.0 / 2 / np.sqrt(3), rel=0.1)
+    assert "reads low" in init.bias
+
+
+def test_budget_inputs_are_checked() -> None:
+    with pytest.raises(ValueError, match="iron_mass_rel"):
+        CalorimetryUncertainty(iron_mass_rel=float("nan"))
+    t, T = lumped_curve(loss_W_per_K=0.01)
+    with pytest.raises(ValueError, match="vessel heat capacity"):
+        sar_box_lucas(
+            t,
+            T,
+            heat_capacity_J_per_K=C_J_PER_K,
+            iron_mass_g=IRON_G,
+            t_on_s=T_ON,
+            uncertainty=CalorimetryUncertainty(vessel_J_per_K=2 * C_J_PER_K),
+        )

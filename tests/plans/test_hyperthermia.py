@@ -38,12 +38,21 @@ def test_sar_three_methods_recover_the_true_sar(vial_bench):
     for method in (result.initial_slope, result.corrected_slope, result.box_lucas):
         assert method is not None
         assert method.sar_W_per_g == pytest.approx(true_sar, rel=0.05), method.method
-    assert result.box_lucas.ilp_nH_m2_per_kg > 0
+    # ILP per kg Fe, the simulator's truth in the same normalisation
+    assert result.box_lucas.ilp_nH_m2_per_kg_Fe == pytest.approx(
+        truth["ilp_nH_m2_per_kg_Fe"], rel=0.05
+    )
     analysis = bench.docs.stream("analysis")
     assert len(analysis) == 1
     stored = analysis[0]["data"]
     assert stored["sar_box_lucas_W_per_g"] == pytest.approx(result.box_lucas.sar_W_per_g)
-    assert stored["sar_initial_slope_ilp_nH_m2_per_kg"] > 0
+    assert stored["sar_initial_slope_ilp_nH_m2_per_kg_Fe"] > 0
+    for method in ("initial_slope", "corrected_slope", "box_lucas"):
+        r = getattr(result, method)
+        assert stored[f"sar_{method}_u95_W_per_g"] == pytest.approx(r.sar_u95_W_per_g)
+        assert abs(r.sar_W_per_g - true_sar) <= r.sar_u95_W_per_g
+        assert stored[f"sar_{method}_u_iron_mass_percent"] == pytest.approx(4.0)
+        assert stored[f"sar_{method}_bias"] == r.bias
     # the field is off at the end, asked of the emulator
     assert not bench.twin.emulators["amf"].heating
 
