@@ -278,6 +278,10 @@ class Bench:
 
         RE = RunEngine({}, call_returns_result=True)
         install_sleep_handler(RE, self.clock)
+        if isinstance(self.clock, SimClock):  # documents on the bench clock, as the readings
+            from labctl.data.bench_time import stamp_with_clock
+
+            stamp_with_clock(RE, self.clock)
         if self.safety is not None:
             RE.register_command("sleep", interruptible_sleep(self.clock, self.safety))
             self.safety.install(RE)
