@@ -77,6 +77,8 @@ class Bench:
                     self._output_off_at_start(name)
             self.safety = self._make_safety()
             self._inject_configured_faults()
+            if self.twin is not None and self.twin.tumor_map is not None:
+                self.devices["tumor_map"] = self.twin.tumor_map_device(self.clock)
         except BaseException:
             self.close()
             raise

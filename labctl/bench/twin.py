@@ -33,6 +33,17 @@ class SimTwin:
         self.world = world
         self.emulators = emulators
         self.cameras = dict(cameras or {})
+        from labctl.simulators.instruments.temperature_truth import SimTumorTemperatureMap
+
+        has_map = hasattr(world.sample, "tumor_temperatures")
+        #: the tumor's temperature field (simulation only), or None
+        self.tumor_map = SimTumorTemperatureMap(world) if has_map else None
+
+    def tumor_map_device(self, clock):
+        """A ``TemperatureMap`` device named ``tumor_map`` over :attr:`tumor_map`."""
+        from labctl.devices.temperature_map import TemperatureMap
+
+        return TemperatureMap(self.tumor_map, clock=clock, name="tumor_map")
 
     @property
     def sample(self):

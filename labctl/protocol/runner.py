@@ -54,6 +54,9 @@ __all__ = [
 
 #: plan parameters that name bench devices
 DEVICE_PARAMETERS = ("amf", "thermo", "laser", "oa", "fluo")
+#: optional plan parameters given the bench device of that name when the bench has one
+#: (``tumor_map``: a simulated bench's tumor temperature field)
+OPTIONAL_DEVICE_PARAMETERS = ("tumor_map",)
 
 
 def _plans() -> dict:
@@ -114,7 +117,7 @@ def load_protocol(
             )
         params = inspect.signature(plans[step.plan]).parameters
         for key in step.args:
-            if key not in params or key in DEVICE_PARAMETERS or key == "md":
+            if key not in params or key in (*DEVICE_PARAMETERS, *OPTIONAL_DEVICE_PARAMETERS, "md"):
                 allowed = [p for p in params if p not in DEVICE_PARAMETERS and p != "md"]
                 raise ConfigError(
                     f"{doc.where(('steps', i, 'args', key))}: plan "
@@ -212,6 +215,9 @@ def build_steps(protocol: Protocol, doc: YamlDoc, bench) -> list:
                     f"(devices: {', '.join(bench.devices)})"
                 )
             positional.append(device)
+        for pname in OPTIONAL_DEVICE_PARAMETERS:
+            if pname in params and pname in bench.devices:
+                kwargs[pname] = bench.devices[pname]
         md = {
             **protocol.metadata.model_dump(exclude_none=True),
             **step.metadata,
