@@ -290,6 +290,8 @@ class Bench:
         RE.md["bench"] = self.name
         RE.md["bench_mode"] = self.config.mode
         RE.md["clock"] = self.clock.describe()
+        if self.twin is not None:  # one source for the sample: the simulated model itself
+            RE.md["sample"] = self.twin.describe_sample()
         return RE
 
     def _subscribe_writer(self) -> None:

@@ -39,6 +39,12 @@ class SimTwin:
         #: the tumor's temperature field (simulation only), or None
         self.tumor_map = SimTumorTemperatureMap(world) if has_map else None
 
+    def describe_sample(self) -> dict:
+        """The sample as the model has it (recorded in every run's start document)."""
+        from labctl.simulators.physics.sample import describe_sample
+
+        return describe_sample(self.world.sample)
+
     def tumor_map_device(self, clock):
         """A ``TemperatureMap`` device named ``tumor_map`` over :attr:`tumor_map`."""
         from labctl.devices.temperature_map import TemperatureMap
