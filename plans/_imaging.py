@@ -10,6 +10,7 @@ import numpy as np
 
 from labctl.analysis.unmix import (
     absorption_from_p0,
+    background_is_identifiable,
     circle_mask,
     roi_stats,
     threshold_roi,
@@ -26,7 +27,14 @@ __all__ = [
     "circle_roi",
     "default_rois",
     "roi_mask",
+    "so2_region",
 ]
+
+
+#: relative error of the fluence-compensated absorption spectrum (fluence model, spectral
+#: library), a model of this analysis rather than a documented value: it sets the floor
+#: of the per-pixel uncertainty where the fit residual alone would be overconfident
+MODEL_ERROR = 0.03
 
 
 class Readout:
@@ -112,10 +120,12 @@ class OAResult:
     agent: str | None = None
     residual: np.ndarray = field(default_factory=lambda: np.zeros(0))
     valid: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    so2_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def arrays(self) -> dict[str, tuple[np.ndarray, str]]:
         out = {name: (m.astype(np.float32), "") for name, m in self.maps.items()}
         out["so2"] = (self.so2.astype(np.float32), "")
+        out["so2_std"] = (self.so2_std.astype(np.float32), "")
         out["roi"] = (self.roi.astype(np.uint8), "")
         out["residual"] = (self.residual.astype(np.float32), "")
         out["valid"] = (self.valid.astype(np.uint8), "")
@@ -154,9 +164,13 @@ def analyze_oa_stack(
     roi_fraction: float = 0.5,
     fluence=None,
     min_fluence_fraction: float = 0.02,
+    max_so2_std: float = 0.1,
+    model_error: float = MODEL_ERROR,
 ) -> OAResult:
     """Fluence compensation (``fluence``: the per-wavelength surface fluence reading, if
-    the scanner reports one), unmixing into ``spectra`` + background, sO2, agent ROI.
+    the scanner reports one), unmixing into ``spectra`` (+ a flat background unless it
+    is collinear with them), sO2 with its per-pixel uncertainty (NaN where that exceeds
+    ``max_so2_std``: not identifiable), agent ROI and the ROI's sO2 with its uncertainty.
 
     Pixels whose estimated fluence falls below ``min_fluence_fraction`` of the surface
     fluence at some wavelength are too dark to quantify (noise / tiny fluence): their
@@ -181,18 +195,15 @@ def analyze_oa_stack(
         valid = np.min(phi / e0[:, None, None], axis=0) >= min_fluence_fraction
     else:
         mua = p0
-    un = unmix_spectra(mua, spectra, background=True, mask=valid)
-    hb, hbo2 = un.maps.get("Hb"), un.maps.get("HbO2")
-    if hb is not None and hbo2 is not None:
-        total = hb + hbo2
-        so2 = un.so2(min_total=0.05 * float(np.nanpercentile(total[valid], 99)))
-    else:
-        so2 = np.full(p0.shape[1:], np.nan)
+    background = background_is_identifiable(spectra)
+    un = unmix_spectra(mua, spectra, background=background, mask=valid, model_error=model_error)
+    so2, so2_std = _so2_maps(un, valid, max_so2_std)
     x, z = info["x_mm"], info["z_mm"]
     pixel_area = float(np.mean(np.diff(x))) * float(np.mean(np.diff(z))) if len(x) > 1 else 0.0
     stats: dict[str, float] = {
         "residual_median": float(np.median(un.residual[valid])),
         "valid_fraction": float(valid.mean()),
+        "background_fitted": float(background),
     }
     roi = np.zeros(p0.shape[1:], bool)
     if agent:
@@ -206,13 +217,46 @@ def analyze_oa_stack(
                 "roi_area_mm2": s["n"] * pixel_area,
                 "roi_x_mm": float(x[xx].mean()) if s["n"] else math.nan,
                 "roi_z_mm": float(z[zz].mean()) if s["n"] else math.nan,
-                "so2_roi_mean": roi_stats(so2, roi)["mean"],
             }
         )
+        stats.update(so2_region(so2, so2_std, roi, prefix="so2_roi"))
     stats["so2_mean"] = float(np.nanmean(so2)) if np.isfinite(so2).any() else math.nan
     return OAResult(
-        list(wavelengths), dict(un.maps), so2, roi, stats, x, z, agent, un.residual, valid
+        list(wavelengths), dict(un.maps), so2, roi, stats, x, z, agent, un.residual, valid, so2_std
     )
+
+
+def _so2_maps(un, valid: np.ndarray, max_so2_std: float) -> tuple[np.ndarray, np.ndarray]:
+    """sO2 and its standard uncertainty; sO2 is NaN where blood is too scarce (< 5 % of
+    the image's 99th percentile of Hb + HbO2) or its uncertainty exceeds ``max_so2_std``
+    (not identifiable: e.g. under a strong, featureless agent)."""
+    shape = valid.shape
+    if "Hb" not in un.maps or "HbO2" not in un.maps:
+        return np.full(shape, np.nan), np.full(shape, np.nan)
+    total = un.maps["Hb"] + un.maps["HbO2"]
+    so2 = un.so2(min_total=0.05 * float(np.nanpercentile(total[valid], 99)))
+    so2_std = un.so2_std()
+    so2 = np.where(so2_std <= max_so2_std, so2, np.nan)
+    return so2, so2_std
+
+
+def so2_region(
+    so2: np.ndarray, so2_std: np.ndarray, region: np.ndarray, *, prefix: str, min_fraction=0.5
+) -> dict[str, float]:
+    """A region's sO2 (``<prefix>_mean``), its uncertainty (``<prefix>_std``: the median
+    per-pixel standard uncertainty, not divided by sqrt(n), because neighbouring pixels
+    share the fluence and agent errors) and the fraction of its pixels where sO2 is
+    identifiable.  Mean and uncertainty are NaN (not identifiable) when fewer than
+    ``min_fraction`` of the region's pixels are."""
+    region = np.asarray(region, bool)
+    n = int(region.sum())
+    ok = region & np.isfinite(so2)
+    fraction = ok.sum() / n if n else 0.0
+    if n == 0 or fraction < min_fraction:
+        mean = std = math.nan
+    else:
+        mean, std = float(np.mean(so2[ok])), float(np.median(so2_std[ok]))
+    return {f"{prefix}_mean": mean, f"{prefix}_std": std, f"{prefix}_identifiable": fraction}
 
 
 def circle_roi(oa, center_mm: tuple[float, float], radius_mm: float) -> np.ndarray:

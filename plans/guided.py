@@ -43,7 +43,14 @@ from labctl.core.errors import ConfigError
 from labctl.devices.amf import AMFGenerator
 from labctl.devices.optoacoustic import OptoacousticCamera
 from labctl.devices.thermometer import FiberOpticThermometer
-from labctl.plans._imaging import OAResult, Readout, analyze_oa_stack, circle_roi, oa_frame_info
+from labctl.plans._imaging import (
+    OAResult,
+    Readout,
+    analyze_oa_stack,
+    circle_roi,
+    oa_frame_info,
+    so2_region,
+)
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.hyperthermia import DEFAULT_HYPERTHERMIA_GAINS
 from labctl.plans.imaging import DEFAULT_OA_WAVELENGTHS, configure_oa
@@ -188,11 +195,8 @@ def image_guided_hyperthermia(
         if roi is not None:  # after heating: the same target region
             s = roi_stats(result.maps[agent], roi)
             result.roi = roi
-            result.stats.update(
-                agent_roi_mean=s["mean"],
-                agent_roi_max=s["max"],
-                so2_roi_mean=roi_stats(result.so2, roi)["mean"],
-            )
+            result.stats.update(agent_roi_mean=s["mean"], agent_roi_max=s["max"])
+            result.stats.update(so2_region(result.so2, result.so2_std, roi, prefix="so2_roi"))
         yield Msg("read", Readout.reuse(readouts, stream, result.arrays(), clock=oa.clock))
         yield Msg("save")
         return result
@@ -282,7 +286,8 @@ def image_guided_hyperthermia(
         yield from switch_off(amf)
         res.post = yield from multispectral("oa_post", roi=res.pre.roi, T_map=ctx["T_map"])
         values = res.summary.values("kA/m")
-        for key in ("agent_roi_mean", "so2_roi_mean", "roi_area_mm2", "roi_x_mm", "roi_z_mm"):
+        keys = ("agent_roi_mean", "so2_roi_mean", "so2_roi_std", "so2_roi_identifiable")
+        for key in (*keys, "roi_area_mm2", "roi_x_mm", "roi_z_mm"):
             values[f"pre_{key}"] = (float(res.pre.stats.get(key, math.nan)), "")
             values[f"post_{key}"] = (float(res.post.stats.get(key, math.nan)), "")
         err = res.thermometry_error_C()

@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from bluesky import Msg
 from bluesky import preprocessors as bpp
 
 from labctl.analysis.control import PID, field_for_power_fraction
+from labctl.analysis.dose import volume_dose
 from labctl.analysis.sar import CalorimetryUncertainty, sar_all
 from labctl.core.errors import ConfigError
 from labctl.devices.amf import AMFGenerator
+from labctl.devices.temperature_map import TemperatureMap
 from labctl.devices.thermometer import FiberOpticThermometer
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.state import PlanState, Results
@@ -62,6 +65,42 @@ def _ensure_amf_on(amf):
     return ensure_on
 
 
+def _recording_map(ensure_on, tumor_map, series: list):
+    """``ensure_on`` that also keeps each step's (t, T90, T50, Tmax) of ``tumor_map``."""
+
+    def step(readings):
+        _keep_map_reading(readings, tumor_map, series)
+        yield from ensure_on(readings)
+
+    return step
+
+
+def _keep_map_reading(readings: dict, tumor_map, series: list) -> None:
+    entries = [readings.get(s.name) for s in (tumor_map.T90, tumor_map.T50, tumor_map.Tmax)]
+    if all(e is not None for e in entries):
+        t = entries[0]["timestamp"]
+        if not series or series[-1][0] < t:
+            series.append((t, *(float(e["value"]) for e in entries)))
+
+
+def _volume_values(series: list, summary: LoopSummary, tumor_map) -> dict:
+    """The tumor's dose (T90, T50, CEM43T90, CEM43T50, Arrhenius) for the analysis."""
+    if len(series) < 2:
+        return {}
+    t, T90, T50, Tmax = (np.array(c) for c in zip(*series, strict=True))
+    hold = summary.t_reached if math.isfinite(summary.t_reached) else None
+    d = volume_dose(t, T90, T50, Tmax, hold_from_s=hold)
+    return {
+        "T90_C": (d["T90_C"], "degC"),
+        "T50_C": (d["T50_C"], "degC"),
+        "cem43_T90_min": (d["cem43_T90_min"], "min"),
+        "cem43_T50_min": (d["cem43_T50_min"], "min"),
+        "arrhenius_omega_T90": (d["arrhenius_omega_T90"], ""),
+        "arrhenius_omega_max": (d["arrhenius_omega_max"], ""),
+        "tumor_map_source": (str(tumor_map.source.get()), ""),
+    }
+
+
 def magnetic_hyperthermia(
     amf: AMFGenerator,
     thermo: FiberOpticThermometer,
@@ -77,6 +116,7 @@ def magnetic_hyperthermia(
     ramp_rate: float | None = 1.0,
     gains: dict | None = None,
     max_time: float | None = None,
+    tumor_map: TemperatureMap | None = None,
     md: dict | None = None,
 ):
     """Heat ``channel`` to ``target`` (C) and hold it by driving the field under PID.
@@ -87,6 +127,9 @@ def magnetic_hyperthermia(
     kA/m, never exceeded (and checked against the bench's H*f limit before anything is
     sent); ``ramp_rate`` C/min for the setpoint from the starting temperature (None: a
     step); ``period`` s between control steps; ``gains`` kp/ki/kd on the power fraction.
+    ``tumor_map``: a :class:`~labctl.devices.temperature_map.TemperatureMap` of the
+    tumor, read every step; the analysis then has the tumor's T90, T50 (averaged over
+    the hold), CEM43T90, CEM43T50 and Arrhenius damage beside the probe's ``cem43_min``.
     """
     if stop_on not in ("time", "cem43"):
         raise ConfigError(f"stop_on must be 'time' or 'cem43', got {stop_on!r}")
@@ -112,6 +155,7 @@ def magnetic_hyperthermia(
     )
     state = PlanState(clock=amf.clock, command_units="kA/m", name="control")
     summary = LoopSummary()
+    volume: list[tuple[float, float, float, float]] = []
     field_max_A_m = max_field * 1e3
 
     def command_for(u: float) -> float:
@@ -147,21 +191,27 @@ def magnetic_hyperthermia(
         yield from set_and_wait(amf.field, 0.0)
         yield from set_and_wait(amf.frequency, frequency)
         yield from set_and_wait(amf.output, 1)
+        ensure_on = _ensure_amf_on(amf)
+        if tumor_map is not None:
+            ensure_on = _recording_map(ensure_on, tumor_map, volume)
         yield from temperature_loop(
             thermo,
             signal,
-            [amf],
+            [amf] if tumor_map is None else [amf, tumor_map],
             state,
             pid,
             settings,
             command_for=command_for,
             apply=apply,
-            ensure_on=_ensure_amf_on(amf),
+            ensure_on=ensure_on,
             summary=summary,
         )
         yield from switch_off(amf)
         values = summary.values("kA/m")
         values["cem43_target_min"] = (cem43_target if cem43_target else math.nan, "min")
+        if tumor_map is not None:  # the last step's map (read at the stop, not yet kept)
+            _keep_map_reading((yield Msg("read", tumor_map)), tumor_map, volume)
+            values.update(_volume_values(volume, summary, tumor_map))
         yield from save_results(Results("hyperthermia", values, clock=amf.clock))
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))

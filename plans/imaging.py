@@ -15,7 +15,12 @@ import numpy as np
 from bluesky import preprocessors as bpp
 from bluesky.utils import Msg
 
-from labctl.analysis.oa_thermometry import calibrate_oa_thermometry, signal_ratio
+from labctl.analysis.oa_thermometry import (
+    calibrate_oa_thermometry,
+    held_out_errors,
+    signal_ratio,
+    split_for_validation,
+)
 from labctl.core.errors import ConfigError
 from labctl.devices.amf import AMFGenerator
 from labctl.devices.camera import CameraDevice
@@ -243,6 +248,24 @@ def _fluo_stats(image: np.ndarray, roi: np.ndarray, background: np.ndarray) -> d
     }
 
 
+def _calibrate_with_held_out(pairs: dict):
+    """Fit on every other image (from the reference on), evaluate on the others."""
+    ratio, T = np.asarray(pairs["ratio"], float), np.asarray(pairs["T_probe"], float)
+    fit, held = split_for_validation(ratio.size)
+    cal = calibrate_oa_thermometry(ratio[fit], T[fit], T0_C=float(T[0]))
+    err = held_out_errors(cal, ratio[held], T[held])
+    values = {k: (float(v), "") for k, v in cal.as_dict().items()}
+    values.update(
+        {
+            "held_out_n": (int(err.size), ""),
+            "held_out_rms_C": (float(np.sqrt(np.mean(err**2))) if err.size else math.nan, "degC"),
+            "held_out_max_abs_C": (float(np.max(np.abs(err))) if err.size else math.nan, "degC"),
+            "held_out_bias_C": (float(np.mean(err)) if err.size else math.nan, "degC"),
+        }
+    )
+    return cal, values
+
+
 def oa_thermometry_calibration(
     oa: OptoacousticCamera,
     thermo: FiberOpticThermometer,
@@ -264,7 +287,10 @@ def oa_thermometry_calibration(
     A reference image at ``wavelength`` (``averages`` pulses) and the probe temperature
     T0, then every ``period`` s for ``duration`` s an image and the probe: the signal
     ratio S/S0 in a disc of ``roi_radius`` mm around ``probe_position`` = (x, z) mm (where
-    the fiber tip is) against the probe temperature, fitted by least squares.  With
+    the fiber tip is) against the probe temperature, fitted by least squares on every other
+    image; the analysis reports the accuracy on the other half (``held_out_rms_C``,
+    ``held_out_max_abs_C``, ``held_out_bias_C``: OA minus probe), never on the fitted
+    points alone.  With
     ``field`` (kA/m) and ``frequency`` (Hz) the generator ``amf`` heats open loop during
     the recording (limits checked first; off on every exit path); without ``field`` the
     tissue is warmed by other means.  Returns the :class:`OAThermometryCalibration`.
@@ -330,15 +356,9 @@ def oa_thermometry_calibration(
             yield Msg("sleep", None, period)
             yield from step(reference)
         yield from switch_off(amf)
-        cal = calibrate_oa_thermometry(pairs["ratio"], pairs["T_probe"], T0_C=pairs["T_probe"][0])
+        cal, values = _calibrate_with_held_out(pairs)
         out["calibration"] = cal
-        yield from save_results(
-            Results(
-                "oa_thermometry",
-                {k: (float(v), "") for k, v in cal.as_dict().items()},
-                clock=oa.clock,
-            )
-        )
+        yield from save_results(Results("oa_thermometry", values, clock=oa.clock))
 
     plan = bpp.finalize_wrapper(body(), switch_off(amf))
     plan = bpp.stage_wrapper(plan, [d for d in (oa, thermo, amf) if d is not None])

@@ -23,7 +23,7 @@ FLOORS = {
     "labctl.analysis": {"labctl.core"},
     "labctl.data": {"labctl.core"},
     "labctl.simulators": {"labctl.core"},
-    "labctl.devices": {"labctl.core", "labctl.data"},
+    "labctl.devices": {"labctl.core", "labctl.analysis", "labctl.data"},
     "labctl.plans": {"labctl.core", "labctl.analysis", "labctl.devices", "labctl.data"},
 }
 

@@ -2,7 +2,8 @@
 
     python examples/scripts/magnetic_hyperthermia.py [--hold 1800] [--data-dir ./data]
 
-Prints the temperature reached, the thermal dose and where the run was stored.
+Prints the temperature reached, the probe's thermal dose and where the run was stored
+(whose analysis stream also holds the tumor's T90, T50, CEM43T90 and CEM43T50).
 """
 
 import argparse
@@ -29,6 +30,7 @@ def main(argv=None):
                 hold=args.hold,
                 frequency=230e3,
                 max_field=12.0,
+                tumor_map=bench.devices.get("tumor_map"),  # the twin's field: T90, CEM43T90
                 md={"animal_id": "demo-mouse"},
             )
         )

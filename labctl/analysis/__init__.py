@@ -70,17 +70,29 @@ __all__ = [
     "calibrate_oa_thermometry",
     "signal_ratio",
     "temperature_map",
+    # dose of a volume, ablation
+    "HENRIQUES_A_PER_S",
+    "HENRIQUES_EA_J_PER_MOL",
+    "arrhenius_damage",
+    "temperature_exceeded_by",
+    "volume_dose",
+    # unmix: identifiability
+    "spectral_condition",
+    "background_is_identifiable",
+    # oa_thermometry: validation on held-out data
+    "held_out_errors",
+    "split_for_validation",
 ]
 
 _SUBMODULE = {
     name: module
     for module, names in {
         "sar": __all__[0:10],
-        "dose": __all__[10:18],
+        "dose": __all__[10:18] + __all__[51:56],
         "pce": __all__[18:26],
         "control": __all__[26:34],
-        "unmix": __all__[34:43],
-        "oa_thermometry": __all__[43:51],
+        "unmix": __all__[34:43] + __all__[56:58],
+        "oa_thermometry": __all__[43:51] + __all__[58:60],
     }.items()
     for name in names
 }
@@ -100,12 +112,17 @@ if TYPE_CHECKING:
     from labctl.analysis.dose import (
         CEM43_DAMAGE_MIN,
         CEM43_NECROSIS_MIN,
+        HENRIQUES_A_PER_S,
+        HENRIQUES_EA_J_PER_MOL,
         CEM43Accumulator,
+        arrhenius_damage,
         cem43,
         cem43_constant,
         cem43_cumulative,
         cem43_rate,
+        temperature_exceeded_by,
         time_to_dose_min,
+        volume_dose,
     )
     from labctl.analysis.oa_thermometry import (
         GRUENEISEN_OFFSET,
@@ -113,7 +130,9 @@ if TYPE_CHECKING:
         OAThermometryCalibration,
         calibrate_oa_thermometry,
         grueneisen_water,
+        held_out_errors,
         signal_ratio,
+        split_for_validation,
         temperature_map,
         theoretical_slope_per_K,
     )
@@ -142,11 +161,13 @@ if TYPE_CHECKING:
     from labctl.analysis.unmix import (
         Unmixed,
         absorption_from_p0,
+        background_is_identifiable,
         circle_mask,
         diffuse_fluence,
         reduced_scattering,
         roi_stats,
         so2,
+        spectral_condition,
         threshold_roi,
         unmix_spectra,
     )

@@ -12,6 +12,11 @@ of (ROI signal ratio, fiber-optic probe temperature) recorded while the tissue w
 fitted by least squares, ``ratio = c0 + a (T - T0)``, and inverted for temperature maps
 (I. V. Larina, K. V. Larin, R. O. Esenaliev, J. Phys. D 38 (2005) 2633; S. M. Nikitin,
 T. D. Khokhlova, I. M. Pelivanov, J. Biomed. Opt. 17 (2012) 061214).
+
+The linear law is itself a model: water's Grueneisen parameter from measured density,
+sound speed and heat capacity rises 8-16 % less steeply over 37-45 C (PHYSICS.md
+section 6).  A calibration's accuracy is therefore reported on held-out points, images
+and probe readings it was not fitted to (:func:`held_out_errors`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ __all__ = [
     "calibrate_oa_thermometry",
     "signal_ratio",
     "temperature_map",
+    "held_out_errors",
+    "split_for_validation",
 ]
 
 GRUENEISEN_OFFSET = 0.0043
@@ -196,3 +203,23 @@ def temperature_map(
     (default: the calibration's ``T0_C``); NaN where the baseline is too weak to tell."""
     ratio = signal_ratio(image, baseline, smooth_px=smooth_px, min_baseline=min_baseline)
     return calibration.temperature(ratio, reference_C)
+
+
+def split_for_validation(n: int, *, every: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, held out) of ``n`` points taken in time order: every ``every``-th
+    point from the second on is held out, so both halves span the same temperatures;
+    the first point (the reference image) is always fitted."""
+    if every < 2:
+        raise ValueError(f"every must be >= 2, got {every}")
+    idx = np.arange(n)
+    held = idx % every == 1
+    return idx[~held], idx[held]
+
+
+def held_out_errors(calibration: OAThermometryCalibration, ratios, temperatures_C) -> np.ndarray:
+    """OA temperature minus probe temperature (C) at points the calibration did not use
+    (NaN pairs dropped)."""
+    r = np.asarray(ratios, dtype=float)
+    T = np.asarray(temperatures_C, dtype=float)
+    ok = np.isfinite(r) & np.isfinite(T)
+    return np.asarray(calibration.temperature(r[ok]), dtype=float) - T[ok]

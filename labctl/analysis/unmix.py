@@ -8,6 +8,15 @@ components is solved in one matrix product and each pixel keeps its best feasibl
 which is the NNLS optimum; C. L. Lawson, R. J. Hanson, Solving Least Squares Problems,
 1974, ch. 23).  ``sO2 = HbO2 / (Hb + HbO2)``.
 
+Uncertainty: each pixel's noise is estimated from its fit residual,
+``s^2 = RSS / (n_wavelengths - n_components)``, and the covariance of the
+(unconstrained) least-squares estimate is ``s^2 (A^T A)^-1`` (ordinary least squares;
+e.g. Lawson & Hanson 1974, ch. 1); sO2's standard uncertainty follows by first-order
+propagation (:meth:`Unmixed.so2_std`).  Nearly collinear spectra (a featureless agent
+beside a flat background) make ``(A^T A)^-1`` large: :func:`spectral_condition` says how
+much, and :func:`background_is_identifiable` whether a flat term can be fitted beside
+the given spectra.
+
 Optoacoustic images are ``p0 = Gamma mu_a Phi``; the fluence Phi falls with depth and
 differently at each wavelength ("spectral colouring"), so unmixing raw images biases sO2
 at depth.  :func:`absorption_from_p0` estimates mu_a with the fixed-point iteration of
@@ -37,6 +46,8 @@ __all__ = [
     "Unmixed",
     "unmix_spectra",
     "so2",
+    "spectral_condition",
+    "background_is_identifiable",
     "roi_stats",
     "threshold_roi",
     "circle_mask",
@@ -50,12 +61,16 @@ LN10 = math.log(10.0)
 
 @dataclass
 class Unmixed:
-    """Component maps (``maps[name]``, shape of one image), the relative residual map and
-    the component names in order (``"background"`` last when fitted)."""
+    """Component maps (``maps[name]``, shape of one image), the relative residual map,
+    the component names in order (``"background"`` last when fitted), the per-pixel
+    noise estimate ``noise`` (unit of the stack) and ``cov_unit`` = (A^T A)^-1 (the
+    estimate's covariance is ``noise**2 * cov_unit``)."""
 
     maps: dict[str, np.ndarray]
     residual: np.ndarray
     names: list[str] = field(default_factory=list)
+    noise: np.ndarray | None = None
+    cov_unit: np.ndarray | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.maps[name]
@@ -63,6 +78,46 @@ class Unmixed:
     def so2(self, min_total: float | None = None) -> np.ndarray:
         """sO2 map from the ``Hb`` and ``HbO2`` components."""
         return so2(self.maps["Hb"], self.maps["HbO2"], min_total=min_total)
+
+    def std(self, name: str) -> np.ndarray:
+        """Standard uncertainty map of component ``name`` (its unit)."""
+        i = self.names.index(name)
+        return self.noise * math.sqrt(self.cov_unit[i, i])
+
+    def so2_std(self) -> np.ndarray:
+        """Standard uncertainty of sO2 per pixel (first-order propagation of the Hb and
+        HbO2 covariance); NaN where Hb + HbO2 <= 0."""
+        i, j = self.names.index("Hb"), self.names.index("HbO2")
+        hb, hbo2 = self.maps["Hb"], self.maps["HbO2"]
+        total = hb + hbo2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_hb, g_hbo2 = -hbo2 / total**2, hb / total**2
+            c = self.cov_unit
+            var = g_hb**2 * c[i, i] + 2 * g_hb * g_hbo2 * c[i, j] + g_hbo2**2 * c[j, j]
+            return np.where(total > 0, self.noise * np.sqrt(np.maximum(var, 0.0)), np.nan)
+
+
+def spectral_condition(
+    spectra: Mapping[str, Sequence[float]], *, background: bool = False
+) -> float:
+    """Condition number of the unmixing matrix with unit-norm columns (1 = orthogonal
+    spectra; the noise gain of the worst-determined combination grows with it)."""
+    cols = [np.asarray(v, dtype=float).reshape(-1) for v in spectra.values()]
+    if background:
+        cols.append(np.ones(cols[0].size))
+    A = np.stack(cols, axis=1)
+    return float(np.linalg.cond(A / np.linalg.norm(A, axis=0)))
+
+
+def background_is_identifiable(
+    spectra: Mapping[str, Sequence[float]], *, max_condition: float = 50.0
+) -> bool:
+    """Whether a flat background term can be fitted beside ``spectra``: False when the
+    condition number with it exceeds ``max_condition`` (a featureless spectrum, e.g. iron
+    oxide's, is then nearly collinear with the flat term: 680-980 nm, Hb + HbO2 + water
+    give 18, with ICG 26, with iron oxide 209).  The threshold is this module's choice,
+    not a documented value."""
+    return spectral_condition(spectra, background=True) <= max_condition
 
 
 def _matrix(
@@ -94,13 +149,16 @@ def unmix_spectra(
     nonnegative: bool = True,
     decadic: bool = True,
     mask: np.ndarray | None = None,
+    model_error: float = 0.0,
 ) -> Unmixed:
     """Per-pixel (non-negative) least-squares unmixing of ``stack`` (wavelengths first).
 
     ``spectra``: name -> extinction at each wavelength (decadic, per concentration unit,
     as tabulated; ``decadic=False`` for natural absorption coefficients); the model is
     ``stack = ln(10) sum_k eps_k c_k`` (+ ``background``: a flat offset in 1/cm).
-    ``mask``: unmix only these pixels (the others are NaN).
+    ``mask``: unmix only these pixels (the others are NaN).  ``model_error``: relative
+    error of the data model (fluence compensation, spectral library) added in
+    quadrature to the residual-based noise, as a fraction of the pixel's RMS signal.
     """
     y = np.asarray(stack, dtype=float)
     n_wl = y.shape[0]
@@ -109,15 +167,20 @@ def unmix_spectra(
     if mask is not None:
         keep = np.asarray(mask, dtype=bool)
         out = unmix_spectra(
-            y[:, keep], spectra, background=background, nonnegative=nonnegative, decadic=decadic
+            y[:, keep],
+            spectra,
+            background=background,
+            nonnegative=nonnegative,
+            decadic=decadic,
+            model_error=model_error,
         )
         maps = {}
         for name in names:
             maps[name] = np.full(shape, np.nan)
             maps[name][keep] = out.maps[name]
-        residual = np.full(shape, np.nan)
-        residual[keep] = out.residual
-        return Unmixed(maps, residual, names)
+        residual, noise = np.full(shape, np.nan), np.full(shape, np.nan)
+        residual[keep], noise[keep] = out.residual, out.noise
+        return Unmixed(maps, residual, names, noise, out.cov_unit)
     Y = y.reshape(n_wl, -1)
     k = A.shape[1]
     best = np.linalg.pinv(A) @ Y
@@ -137,9 +200,15 @@ def unmix_spectra(
                     cb[np.ix_(sub, np.flatnonzero(better))] = c[:, better]
                     best_res[better] = res[better]
         best[:, bad] = cb
-    res = np.linalg.norm(A @ best - Y, axis=0) / np.maximum(np.linalg.norm(Y, axis=0), 1e-300)
+    rnorm = np.linalg.norm(A @ best - Y, axis=0)
+    res = rnorm / np.maximum(np.linalg.norm(Y, axis=0), 1e-300)
+    noise = rnorm / math.sqrt(max(n_wl - k, 1))
+    if model_error:
+        rms = np.linalg.norm(Y, axis=0) / math.sqrt(n_wl)
+        noise = np.hypot(noise, model_error * rms)
     maps = {name: best[i].reshape(shape) for i, name in enumerate(names)}
-    return Unmixed(maps, res.reshape(shape), names)
+    cov_unit = np.linalg.inv(A.T @ A)
+    return Unmixed(maps, res.reshape(shape), names, noise.reshape(shape), cov_unit)
 
 
 def so2(hb: np.ndarray, hbo2: np.ndarray, min_total: float | None = None) -> np.ndarray:

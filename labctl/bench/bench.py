@@ -211,12 +211,18 @@ class Bench:
         RE = RunEngine({}, call_returns_result=True)
         install_stop_reason(RE)
         install_sleep_handler(RE, self.clock)
+        if isinstance(self.clock, SimClock):  # documents on the bench clock, as the readings
+            from labctl.data.bench_time import stamp_with_clock
+
+            stamp_with_clock(RE, self.clock)
         if self.safety is not None:
             RE.register_command("sleep", interruptible_sleep(self.clock, self.safety))
             self.safety.install(RE)
         RE.md["bench"] = self.name
         RE.md["bench_mode"] = self.config.mode
         RE.md["clock"] = self.clock.describe()
+        if self.twin is not None:  # one source for the sample: the simulated model itself
+            RE.md["sample"] = self.twin.describe_sample()
         return RE
 
     def _subscribe_writer(self) -> None:

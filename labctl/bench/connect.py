@@ -44,6 +44,6 @@ def describe_address(name: str, entry, config, twin=None) -> str:
     """Where a device is reached, as ``labctl devices`` prints it."""
     if not entry.wired:
         if twin is not None:
-            return "simulated camera"
+            return "the simulated twin"
         return f"driver {entry.driver}"
     return config.address_of(name)

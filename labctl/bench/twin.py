@@ -28,6 +28,12 @@ class SimTwin:
         self.emulators = emulators
         self.cameras = dict(cameras or {})
 
+    def describe_sample(self) -> dict:
+        """The sample as the model has it (recorded in every run's start document)."""
+        from labctl.simulators.physics.sample import describe_sample
+
+        return describe_sample(self.world.sample)
+
     @property
     def sample(self):
         return self.world.sample

@@ -1,7 +1,8 @@
 """Which bench devices a plan step gets.
 
-A plan's device parameters are its positional parameters annotated with a device type
-(``amf: AMFGenerator``, ``thermo: FiberOpticThermometer``; ``| None`` when optional).
+A plan's device parameters are those annotated with a device type (``amf:
+AMFGenerator``, ``thermo: FiberOpticThermometer``; ``| None`` when optional, e.g. a
+``tumor_map: TemperatureMap | None`` the plan uses when the bench has one).
 A step names its devices in ``devices: {parameter: device name}``; a parameter it does
 not name gets the bench's one device of that type (a device called like the parameter
 breaks a tie), so a protocol works on any bench with one instrument of each kind it
@@ -15,6 +16,8 @@ import types
 import typing
 from collections.abc import Callable
 
+from ophyd import Device
+
 from labctl.core.errors import ConfigError
 
 __all__ = ["device_parameters", "resolve_devices"]
@@ -25,7 +28,7 @@ def device_parameters(fn: Callable) -> dict[str, tuple[type, bool]]:
     hints = typing.get_type_hints(fn)
     found = {}
     for p in inspect.signature(fn).parameters.values():
-        if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+        if p.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
             continue
         hint = hints.get(p.name)
         optional = False
@@ -33,7 +36,7 @@ def device_parameters(fn: Callable) -> dict[str, tuple[type, bool]]:
             args = [a for a in typing.get_args(hint) if a is not type(None)]
             optional = len(args) < len(typing.get_args(hint))
             hint = args[0] if len(args) == 1 else None
-        if isinstance(hint, type):
+        if isinstance(hint, type) and issubclass(hint, Device):
             found[p.name] = (hint, optional or p.default is None)
     return found
 

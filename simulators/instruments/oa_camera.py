@@ -176,7 +176,7 @@ class SimMSOT(SimCamera):
         with self.world.lock:
             self._sync()
             k = self.oversample
-            gamma = grueneisen(self._pixels.temperature())
+            gamma = grueneisen(self._pixels.temperature(), self._pixels.lipid_fraction)
             p0 = np.repeat(np.repeat(gamma, k, axis=0), k, axis=1) * self._mu_a_phi(wl)
         img = self._to_image(p0)
         if self.noise_kPa > 0:

@@ -6,7 +6,7 @@ from the model's geometry (tumor sphere, skin layer) and state (iron map, inject
 temperature field), so a 150 um image is not limited by the 0.5 mm thermal grid::
 
     p0(lambda) = Gamma(T) * mu_a(lambda) * Phi(lambda)        kPa = (1/cm)(mJ/cm^2)
-    Gamma(T)   = 0.0043 + 0.0053 T[C]                         water-like tissue
+    Gamma(T)   = water's measured beta c^2 / c_p, mixed with lipid  (grueneisen)
 
 Phi: broad illumination of the skin (fluence per pulse E0 in mJ/cm^2) and the layered
 diffusion fluence of :func:`.optics.fluence_layered` down each column.
@@ -40,6 +40,11 @@ __all__ = [
     "SectionGrid",
     "CrossSection",
     "grueneisen",
+    "water_grueneisen",
+    "water_density",
+    "water_sound_speed",
+    "water_heat_capacity",
+    "LIPID_GRUENEISEN",
     "fluorescence_exitance",
     "bilinear",
     "PLANCK_J_S",
@@ -113,9 +118,61 @@ class _Convolver:
         return full[oy : oy + self.ny, ox : ox + self.nx]
 
 
-def grueneisen(T_C: np.ndarray | float) -> np.ndarray:
-    """Grueneisen parameter of water-like tissue, ``0.0043 + 0.0053 T[C]`` (dimensionless)."""
-    return 0.0043 + 0.0053 * np.asarray(T_C, dtype=float)
+def water_density(T_C):
+    """Density of air-free water at 1 atm, kg/m^3 (Kell 1975, J. Chem. Eng. Data 20, 97)."""
+    T = np.asarray(T_C, dtype=float)
+    num = (
+        999.83952
+        + 16.945176 * T
+        - 7.9870401e-3 * T**2
+        - 46.170461e-6 * T**3
+        + 105.56302e-9 * T**4
+        - 280.54253e-12 * T**5
+    )
+    return num / (1.0 + 16.879850e-3 * T)
+
+
+def water_sound_speed(T_C):
+    """Speed of sound in water at 1 atm, m/s (Marczak 1997, J. Acoust. Soc. Am. 102, 2776)."""
+    T = np.asarray(T_C, dtype=float)
+    return (
+        1.402385e3
+        + 5.038813 * T
+        - 5.799136e-2 * T**2
+        + 3.287156e-4 * T**3
+        - 1.398845e-6 * T**4
+        + 2.787860e-9 * T**5
+    )
+
+
+def water_heat_capacity(T_C):
+    """Isobaric specific heat of water, J/(kg K): a quartic fit to tabulated values
+    (IAPWS-95, Wagner & Pruss 2002), within about 0.1 % over 10-60 C."""
+    T = np.asarray(T_C, dtype=float)
+    return 4217.4 - 3.720283 * T + 0.1412855 * T**2 - 2.654387e-3 * T**3 + 2.093236e-5 * T**4
+
+
+def water_grueneisen(T_C):
+    """Grueneisen parameter of water, beta c^2 / c_p, from measured density (beta =
+    -d ln rho / dT), sound speed and heat capacity: 0.1378 (25 C), 0.2011 (37 C), 0.2295
+    (43 C), 0.2386 (45 C); its slope falls from 4.9e-3 to 4.4e-3 /K over 37-45 C, not the
+    constant 5.3e-3 /K of the linear law (PHYSICS.md sections 4 and 6)."""
+    T = np.asarray(T_C, dtype=float)
+    h = 1e-3
+    beta = -(np.log(water_density(T + h)) - np.log(water_density(T - h))) / (2 * h)
+    return beta * water_sound_speed(T) ** 2 / water_heat_capacity(T)
+
+
+#: Grueneisen parameter of lipid (PHYSICS.md section 4: about 0.7-0.8); its temperature
+#: dependence is neglected (a model)
+LIPID_GRUENEISEN = 0.8
+
+
+def grueneisen(T_C: np.ndarray | float, lipid_fraction: np.ndarray | float = 0.0) -> np.ndarray:
+    """Grueneisen parameter of tissue: water's measured curve mixed by volume with lipid
+    (``lipid_fraction`` 0-1; mixing by volume fraction is a model), dimensionless."""
+    f = np.asarray(lipid_fraction, dtype=float)
+    return (1.0 - f) * water_grueneisen(T_C) + f * LIPID_GRUENEISEN
 
 
 @dataclass(frozen=True)
@@ -177,6 +234,12 @@ class CrossSection:
             _bilinear_weights(zs, np.clip(zz, 0.0, g.z[-1])),
             _bilinear_weights(rs, np.clip(self.r, 0.0, g.r[-1])),
         )
+
+    @cached_property
+    def lipid_fraction(self) -> np.ndarray:
+        """Lipid volume fraction of each pixel (tumor and surrounding tissue values)."""
+        p, tf = self.sample.params, self.tumor_fraction
+        return tf * p.lipid_fraction_tumor + (1 - tf) * p.lipid_fraction_tissue
 
     @cached_property
     def blood_fraction(self) -> np.ndarray:
@@ -245,7 +308,7 @@ class CrossSection:
         mua = self.mu_a(wavelength_nm)
         phi = self.fluence(wavelength_nm, fluence_mJ_cm2, mu_a=mua)
         T = self.temperature() if T_C is None else T_C
-        return grueneisen(T) * mua * phi
+        return grueneisen(T, self.lipid_fraction) * mua * phi
 
 
 # -- fluorescence ---------------------------------------------------------------------------

@@ -79,6 +79,14 @@ class Nanoparticle:
                 f"Nanoparticle.shell_thickness_m must be >= 0, not {self.shell_thickness_m!r}"
             )
 
+    def describe(self) -> str:
+        """What a protocol or report says about the particle, from its parameters."""
+        return (
+            f"iron oxide core {self.core_diameter_m * 1e9:.3g} nm, shell "
+            f"{self.shell_thickness_m * 1e9:.3g} nm, Md {self.Md_A_m / 1e3:.3g} kA/m, "
+            f"K {self.K_J_m3 / 1e3:.3g} kJ/m^3"
+        )
+
     @property
     def volume_m3(self) -> float:
         """Magnetic core volume V = pi d^3 / 6, m^3."""

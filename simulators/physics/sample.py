@@ -30,13 +30,36 @@ from labctl.simulators.physics.magnetics import Nanoparticle
 from labctl.simulators.physics.tumor import MouseTumor, TumorParams
 from labctl.simulators.physics.vial import Vial, VialParams
 
-__all__ = ["make_sample", "SAMPLE_KINDS", "Vial", "VialParams", "MouseTumor", "TumorParams"]
+__all__ = [
+    "make_sample",
+    "describe_sample",
+    "SAMPLE_KINDS",
+    "Vial",
+    "VialParams",
+    "MouseTumor",
+    "TumorParams",
+]
 
 SAMPLE_KINDS = {"vial": (Vial, VialParams), "mouse_tumor": (MouseTumor, TumorParams)}
 _VARIED = {
     "vial": ("loss_W_per_K",),
     "mouse_tumor": ("perfusion_tumor", "perfusion_tissue", "metabolic_tumor"),
 }
+
+
+def describe_sample(sample: Vial | MouseTumor) -> dict[str, str]:
+    """The simulated sample's description for run metadata, from the model's own
+    parameters (so the metadata cannot disagree with the physics): ``kind``,
+    ``nanoparticle``, ``dose`` (iron), and ``source`` saying it was simulated."""
+    p = sample.params
+    out = {"kind": "mouse_tumor" if isinstance(sample, MouseTumor) else "vial"}
+    out["source"] = "simulated twin (the model's parameters)"
+    out["nanoparticle"] = p.particle.describe()
+    if isinstance(sample, MouseTumor):
+        out["dose"] = f"{p.iron_mg_per_mL:g} mg Fe per mL tumor ({p.tumor_diameter_mm:g} mm tumor)"
+    else:
+        out["dose"] = f"{p.iron_mg:g} mg Fe in the vial"
+    return out
 
 
 def make_sample(kind: str, **params: Any) -> Vial | MouseTumor:

@@ -257,6 +257,14 @@ class MouseTumor:
         g = self.grid
         return g.r, g.z, self.x[: self.solver.n_cells].reshape(g.nz, g.nr).copy()
 
+    def tumor_temperatures(self) -> tuple[np.ndarray, np.ndarray]:
+        """(T C, tumor volume mL) of every grid cell holding tumor (cells crossing the
+        tumor surface weighted by the tumor's share of their volume)."""
+        T = self.temperature_field()[2]
+        vol_mL = self.tumor_fraction * self.grid.volume * 1e6
+        inside = vol_mL > 0
+        return T[inside], vol_mL[inside]
+
     def temperature_at(self, r_m: float, z_m: float) -> float:
         """Temperature at (r, z) m, bilinear between cell centres (and the skin surface), C."""
         idx, w, const = self._interpolation(r_m, z_m)

@@ -93,6 +93,10 @@ class TumorParams:
     so2_tumor: float = 0.6
     so2_tissue: float = 0.8
     water_fraction: float = 0.7
+    #: lipid volume fraction for the Grueneisen parameter (0: water-like tissue; a fatty
+    #: subcutis might be 0.05-0.2, a model value); see :func:`.imaging.grueneisen`
+    lipid_fraction_tumor: float = 0.0
+    lipid_fraction_tissue: float = 0.0
     background_mu_a: float = 0.05  #: 1/cm, non-blood absorption
     gold_nanorod_mg_per_mL: float = 0.0
     icg_uM: float = 0.0
@@ -115,6 +119,7 @@ class TumorParams:
                     "blood",
                     "so2",
                     "water",
+                    "lipid",
                     "background",
                     "gold",
                     "icg",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,46 @@ def test_errors() -> None:
     acc.add(10.0, 43.0)
     with pytest.raises(ValueError, match="before the previous"):
         acc.add(5.0, 43.0)
+
+
+# -- dose of a volume -----------------------------------------------------------------
+def test_temperature_exceeded_by_weights_elements_by_volume():
+    from labctl.analysis.dose import temperature_exceeded_by
+
+    T = np.array([45.0, 43.0, 41.0, 39.0])
+    assert temperature_exceeded_by(T, None, 0.5) == 43.0  # 2 of 4 elements at >= 43
+    assert temperature_exceeded_by(T, None, 0.9) == 39.0
+    assert temperature_exceeded_by(T, None, 0.75) == 41.0
+    # the coolest element holds 80 % of the volume: 90 % of it reaches only 39 C
+    assert temperature_exceeded_by(T, [0.05, 0.05, 0.1, 0.8], 0.9) == 39.0
+    assert temperature_exceeded_by(T, [0.05, 0.05, 0.1, 0.8], 0.2) == 41.0
+    assert temperature_exceeded_by([np.nan, 42.0], None, 0.9) == 42.0
+    with pytest.raises(ValueError):
+        temperature_exceeded_by(T, None, 0.0)
+
+
+def test_arrhenius_damage_hand_values():
+    from labctl.analysis.dose import arrhenius_damage
+
+    # Henriques: rate A exp(-Ea / R T); at 60 C: 3.1e98 exp(-6.28e5 / (8.314462618 * 333.15))
+    rate_60 = 3.1e98 * math.exp(-6.28e5 / (8.314462618 * 333.15))
+    t = np.arange(0.0, 11.0)
+    assert arrhenius_damage(t, np.full(t.size, 60.0)) == pytest.approx(10 * rate_60, rel=1e-12)
+    assert 0.5 < rate_60 < 2.0  # about 1/s: a second at 60 C is 63 % damage
+    # 30 min at 43 C does essentially no damage; 10 s at 70 C destroys tissue
+    t30 = np.arange(0.0, 1801.0)
+    assert arrhenius_damage(t30, np.full(t30.size, 43.0)) < 0.05
+    assert arrhenius_damage(t, np.full(t.size, 70.0)) > 100.0
+
+
+def test_volume_dose_uses_the_t90_record():
+    from labctl.analysis.dose import cem43, volume_dose
+
+    t = np.arange(0.0, 3601.0, 1.0)
+    T90 = np.where(t < 600, 37.0, 41.0)
+    T50 = np.where(t < 600, 37.0, 42.0)
+    d = volume_dose(t, T90, T50, T50 + 1.0, hold_from_s=600.0)
+    assert d["T90_C"] == 41.0 and d["T50_C"] == 42.0
+    assert d["cem43_T90_min"] == pytest.approx(cem43(t, T90))
+    assert d["cem43_T90_min"] == pytest.approx(50 * 0.25**2, rel=1e-3)  # 50 min at 41 C
+    assert d["arrhenius_omega_max"] > d["arrhenius_omega_T90"] > 0

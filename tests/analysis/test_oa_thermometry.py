@@ -65,3 +65,20 @@ def test_signal_ratio_and_temperature_map():
     with pytest.raises(ValueError, match="shape"):
         signal_ratio(hot, base[:5])
     assert math.isnan(signal_ratio(hot, base, np.zeros((20, 20), bool)))
+
+
+def test_held_out_points_span_the_same_range_and_measure_the_model_error():
+    from labctl.analysis.oa_thermometry import held_out_errors, split_for_validation
+
+    fit, held = split_for_validation(9)
+    assert fit.tolist() == [0, 2, 4, 6, 8] and held.tolist() == [1, 3, 5, 7]
+    # a curved signal (slope falling by 10 % over 8 C) fitted with the linear law: the
+    # held-out error is the curvature's, not zero, and not the fit residual at the points
+    T = np.linspace(37.0, 45.0, 41)
+    ratio = 1 + 0.025 * (T - 37) - 0.000156 * (T - 37) ** 2
+    f, h = split_for_validation(T.size)
+    cal = calibrate_oa_thermometry(ratio[f], T[f], T0_C=37.0)
+    err = held_out_errors(cal, ratio[h], T[h])
+    assert err.size == h.size
+    assert 0.02 < np.max(np.abs(err)) < 0.3
+    assert held_out_errors(cal, [np.nan, ratio[1]], [37.2, T[1]]).size == 1

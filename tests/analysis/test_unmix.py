@@ -116,3 +116,44 @@ def test_fluence_compensation_recovers_absorption_of_a_layered_phantom():
     assert phi[2, 40, 20] < phi[2, 40, 5]  # shadowed below the inclusion
     with pytest.raises(ValueError, match="wavelengths"):
         absorption_from_p0(p0[0], wl, pixel_cm=px, surface_fluence=15.0)
+
+
+def test_so2_uncertainty_covers_the_truth_as_often_as_it_claims():
+    """Repeated noisy spectra: |error| < 1.96 std as often as Student's t with the fit's
+    degrees of freedom says (the noise is estimated from each pixel's own residual), for
+    sO2 and for a component, with a well or a poorly conditioned library."""
+    from scipy.stats import t as student
+
+    rng = np.random.default_rng(7)
+    for names in (("Hb", "HbO2", "water"), ("Hb", "HbO2", "water", "iron_oxide")):
+        lib = {n: optics.extinction(n, WL) for n in names}
+        n_px = 4000
+        conc = {n: np.full(n_px, 1.0) for n in names}
+        conc["Hb"], conc["HbO2"] = np.full(n_px, 0.02e-3 * 0.3), np.full(n_px, 0.02e-3 * 0.7)
+        if "water" in conc:
+            conc["water"] = np.full(n_px, 0.7)
+        clean = sum(math.log(10) * np.outer(lib[n], conc[n]) for n in names)
+        sigma = 0.02 * float(np.abs(clean).mean())
+        un = unmix_spectra(clean + sigma * rng.standard_normal(clean.shape), lib, nonnegative=False)
+        expected = 2 * student.cdf(1.96, WL.size - len(names)) - 1
+        zhb = (un["Hb"] - conc["Hb"]) / un.std("Hb")
+        assert np.mean(np.abs(zhb) < 1.96) == pytest.approx(expected, abs=0.02), names
+        z = (un.so2() - 0.7) / un.so2_std()
+        if "iron_oxide" in names:
+            # a strong featureless agent: sO2 is not identifiable (first-order propagation
+            # no longer holds there, which is why the analysis masks such pixels)
+            assert np.median(np.nan_to_num(un.so2_std(), nan=np.inf)) > 0.1
+        else:
+            assert np.median(un.so2_std()) < 0.05
+            assert np.mean(np.abs(z) < 1.96) == pytest.approx(expected, abs=0.02), names
+
+
+def test_a_flat_background_is_not_fitted_beside_a_featureless_agent():
+    from labctl.analysis.unmix import background_is_identifiable, spectral_condition
+
+    wl = np.arange(680.0, 981.0, 20.0)  # the multispectral example's sweep
+    blood = {n: optics.extinction(n, wl) for n in ("Hb", "HbO2", "water")}
+    assert background_is_identifiable(blood)
+    with_iron = {**blood, "iron_oxide": optics.extinction("iron_oxide", wl)}
+    assert not background_is_identifiable(with_iron)
+    assert spectral_condition(with_iron, background=True) > 10 * spectral_condition(with_iron)

@@ -66,3 +66,17 @@ def test_close_leaves_outputs_off_and_is_idempotent(mouse):
     mouse.close()
     assert not mouse.twin.emulators["amf"].heating
     assert not mouse.twin.emulators["laser"].emission_on
+
+
+def test_a_simulated_run_records_the_sample_the_model_simulates(mouse):
+    import bluesky.plans as bp
+
+    starts = []
+    mouse.RE.subscribe(lambda name, doc: starts.append(doc) if name == "start" else None)
+    mouse.RE(bp.count([mouse.thermo]))
+    sample = starts[0]["sample"]
+    particle = mouse.twin.sample.params.particle
+    assert f"core {particle.core_diameter_m * 1e9:g} nm" in sample["nanoparticle"]
+    assert "simulated" in sample["source"]
+    # the tumor's temperature field is a device, marked as simulation-only ground truth
+    assert mouse.tumor_map.simulation_only.get() is True

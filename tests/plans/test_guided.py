@@ -60,17 +60,59 @@ def guided(tmp_path_factory):
 
 
 def test_calibration_against_the_fiber_probe(guided):
+    from labctl.simulators.physics.imaging import water_grueneisen
+
     bench, cal, cal_run, *_ = guided
-    assert cal.n_points >= 10 and cal.T_range_C[1] - cal.T_range_C[0] > 2.0
-    # the tumor is water-like tissue: the Grueneisen slope comes out as theory says
-    assert cal.slope_per_K == pytest.approx(cal.slope_theory_per_K, rel=0.05)
+    assert cal.n_points >= 5 and cal.T_range_C[1] - cal.T_range_C[0] > 2.0
+    # the tumor is water: the slope is water's measured one, shallower than the linear law
+    T0, T1 = cal.T_range_C
+    water = (water_grueneisen(T1) - water_grueneisen(T0)) / (T1 - T0) / water_grueneisen(T0)
+    assert cal.slope_per_K == pytest.approx(water, rel=0.05)
+    assert cal.slope_per_K < 0.95 * cal.slope_theory_per_K
     assert cal.residual_C < 0.3
     run = read_run(cal_run)
-    assert run.stream("primary")["thermometry_ratio"].shape[0] == cal.n_points
+    n_images = run.stream("primary")["thermometry_ratio"].shape[0]
+    analysis = run.stream("analysis")
+    assert analysis["oa_thermometry_n_points"].values[0] + analysis[
+        "oa_thermometry_held_out_n"
+    ].values[0] == pytest.approx(n_images)
+    assert analysis["oa_thermometry_held_out_rms_C"].values[0] < 0.5
     assert run.stream("analysis")["oa_thermometry_slope_per_K"].values[0] == pytest.approx(
         cal.slope_per_K
     )
     assert not bench.twin.emulators["amf"].heating
+
+
+def test_held_out_accuracy_over_37_to_45C(tmp_path):
+    """Acceptance: calibrated on every other image while the tumor warms from 37 to 45 C,
+    the held-out images read the probe within 0.5 C (the simulator forms images with
+    water's measured Grueneisen curve, the analysis fits the linear law)."""
+    bench = _bench("sim-mouse.yaml", tmp_path)
+    try:
+        bench.RE(
+            oa_thermometry_calibration(
+                bench.oa,
+                bench.thermo,
+                probe_position=PROBE,
+                amf=bench.amf,
+                frequency=230e3,
+                field=10.0,
+                duration=900.0,
+                period=20.0,
+            )
+        )
+        a = read_run(bench.last_run_path).stream("analysis")
+        T_probe = read_run(bench.last_run_path).stream("primary")["thermometry_T_probe"].values
+        assert T_probe.min() < 37.5 and T_probe.max() > 44.5
+        assert a["oa_thermometry_held_out_n"].values[0] >= 20
+        assert a["oa_thermometry_held_out_max_abs_C"].values[0] < 0.5
+        print(
+            f"\nOA thermometry held out: rms {a['oa_thermometry_held_out_rms_C'].values[0]:.3f} C, "
+            f"max {a['oa_thermometry_held_out_max_abs_C'].values[0]:.3f} C over "
+            f"{T_probe.min():.1f}-{T_probe.max():.1f} C"
+        )
+    finally:
+        bench.close()
 
 
 def test_oa_thermometry_follows_the_tumor_within_1C(guided):

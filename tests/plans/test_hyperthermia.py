@@ -90,7 +90,13 @@ def hyperthermia_run(tmp_path_factory):
     bench = _bench("sim-mouse.yaml", tmp_path_factory.mktemp("ht"))
     result = bench.RE(
         magnetic_hyperthermia(
-            bench.amf, bench.thermo, target=43, hold=1800, frequency=230e3, max_field=12
+            bench.amf,
+            bench.thermo,
+            target=43,
+            hold=1800,
+            frequency=230e3,
+            max_field=12,
+            tumor_map=bench.tumor_map,
         )
     )
     yield bench, result
@@ -122,6 +128,28 @@ def test_hyperthermia_dose_is_recorded_and_recomputable(hyperthermia_run):
     assert dose[-1] > 25.0  # ~30 min at 43 C
     stored = bench.docs.stream("analysis")[0]["data"]
     assert stored["hyperthermia_cem43_min"] == pytest.approx(dose[-1])
+
+
+def test_hyperthermia_reports_the_dose_of_the_tumor_beside_the_probe(hyperthermia_run):
+    """Centre held at 43 C for 30 min: most of the tumor is cooler (PHYSICS.md 6 gives
+    T90 about 41.3 C and CEM43T90 about 2.9 min for this model)."""
+    bench, _ = hyperthermia_run
+    stored = bench.docs.stream("analysis")[0]["data"]
+    probe = stored["hyperthermia_cem43_min"]
+    T90, T50 = stored["hyperthermia_T90_C"], stored["hyperthermia_T50_C"]
+    assert 40.5 < T90 < T50 < 43.0
+    assert 1.0 < stored["hyperthermia_cem43_T90_min"] < stored["hyperthermia_cem43_T50_min"]
+    assert stored["hyperthermia_cem43_T50_min"] < 0.5 * probe
+    # CEM43T90 is the dose of the recorded T90(t) column
+    t, t90 = bench.docs.column("tumor_map_T90")
+    assert stored["hyperthermia_cem43_T90_min"] == pytest.approx(cem43(t, t90), rel=1e-9)
+    # at 43 C the Arrhenius (ablation) damage is negligible everywhere
+    assert stored["hyperthermia_arrhenius_omega_max"] < 0.1
+    assert "ground truth" in stored["hyperthermia_tumor_map_source"]
+    # the hottest element is the centre the probe holds at 43 C
+    _, tmax = bench.docs.column("tumor_map_Tmax")
+    _, probe_T = bench.docs.column("thermo_tumor")
+    assert np.median(tmax[-600:]) == pytest.approx(np.median(probe_T[-600:]), abs=0.3)
 
 
 def test_hyperthermia_never_exceeds_max_field_and_ends_off(hyperthermia_run):

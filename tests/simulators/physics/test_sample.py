@@ -65,3 +65,18 @@ def test_variability_is_seeded():
     assert nominal.params.perfusion_tumor == 1.5e-3
     v1 = make_sample("vial", seed=3, variability=0.1)
     assert v1.params.loss_W_per_K != make_sample("vial").params.loss_W_per_K
+
+
+def test_the_sample_description_comes_from_the_model_parameters():
+    from labctl.simulators.physics.sample import describe_sample
+
+    mouse = describe_sample(make_sample("mouse_tumor"))
+    assert "core 15 nm" in mouse["nanoparticle"] and "5 mg Fe per mL tumor" in mouse["dose"]
+    other = make_sample(
+        "mouse_tumor", particle={"core_diameter_m": 14e-9, "K_J_m3": 13e3}, iron_mg_per_mL=2.5
+    )
+    d = describe_sample(other)
+    assert "core 14 nm" in d["nanoparticle"] and "K 13 kJ/m^3" in d["nanoparticle"]
+    assert d["dose"].startswith("2.5 mg Fe per mL")
+    vial = describe_sample(make_sample("vial", iron_mg=1.5))
+    assert vial["kind"] == "vial" and vial["dose"] == "1.5 mg Fe in the vial"

@@ -282,3 +282,16 @@ def test_in_a_lockstep_world():
     T = world.temperature("tumor")
     assert world.sample.t_s == pytest.approx(60.0)
     assert T > 37.5
+
+
+def test_tumor_temperatures_cover_the_tumor_volume_and_its_hot_centre():
+    m = MouseTumor()
+    m.set_amf(230e3, 8e3)
+    m.advance(600.0)
+    T, vol_mL = m.tumor_temperatures()
+    truth = m.truth()
+    assert vol_mL.sum() == pytest.approx(truth["tumor_volume_mL"], rel=1e-12)
+    assert np.sum(T * vol_mL) / vol_mL.sum() == pytest.approx(truth["T_tumor_mean_C"], rel=1e-12)
+    # the centre is the hottest place; the edge, next to perfused tissue, the coolest
+    assert T.max() == pytest.approx(m.temperature("tumor"), abs=0.3)
+    assert T.min() < m.temperature("tumor") - 1.0
