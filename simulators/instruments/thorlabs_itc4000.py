@@ -93,6 +93,13 @@ from labctl.simulators.instruments.scpi import (
     format_number,
     number,
 )
+from labctl.simulators.instruments.thorlabs_itc4000_nodes import (
+    HC_EV_NM,
+    REGISTERS,
+    SAVED_SETTINGS,
+    ClientNodes,
+    bound,
+)
 from labctl.simulators.physics.world import SimWorld
 
 __all__ = ["ITC4000Emulator"]
@@ -100,27 +107,9 @@ __all__ = ["ITC4000Emulator"]
 _AMPS = ("A",)
 _CELSIUS = ("C", "CEL")
 _WATTS = ("W",)
-_SECONDS = ("S",)
-_SAVED = (
-    "mode",
-    "current_setpoint_A",
-    "current_limit_A",
-    "power_setpoint_W",
-    "tec_setpoint_C",
-    "tec_mode",
-    "on_delay_s",
-    "shape",
-    "pulse_period_s",
-    "pulse_width_s",
-    "pulse_hold",
-    "trigger_source",
-    "external_protection",
-)
-_REGISTERS = 10
-_HC_EV_NM = 1239.84198  #: h c / q, eV nm
 
 
-class ITC4000Emulator(LineEmulator):
+class ITC4000Emulator(ClientNodes, LineEmulator):
     """Thorlabs ITC4001-style controller driving a PTT laser into ``world``.
 
     Units: nm, mm, W/A, A, C, s.  Fault entry points: :meth:`set_interlock`,
@@ -181,7 +170,7 @@ class ITC4000Emulator(LineEmulator):
         self._t_last = self.now()
         self._sent_power_W: float | None = None
         self._reset_state()
-        self._registers = [self._settings() for _ in range(_REGISTERS)]
+        self._registers = [self._settings() for _ in range(REGISTERS)]
         self._latched = {"interlock": False, "keylock": False, "overtemperature": False}
         self.scpi = CommandTree(
             idn=f"Thorlabs,{model},{serial},{firmware}",
@@ -211,7 +200,7 @@ class ITC4000Emulator(LineEmulator):
         self.external_protection = "PROT"
 
     def _settings(self) -> dict:
-        return {key: getattr(self, key) for key in _SAVED}
+        return {key: getattr(self, key) for key in SAVED_SETTINGS}
 
     @property
     def emission_on(self) -> bool:
@@ -257,7 +246,7 @@ class ITC4000Emulator(LineEmulator):
         current = self.current_A
         if current <= 0:
             return 0.0
-        return _HC_EV_NM / self.wavelength_nm + self.series_resistance_ohm * current
+        return HC_EV_NM / self.wavelength_nm + self.series_resistance_ohm * current
 
     @property
     def tec_temperature_C(self) -> float:
@@ -277,24 +266,6 @@ class ITC4000Emulator(LineEmulator):
             )
             self._tec_T = target + (self._tec_T - target) * math.exp(-dt / tau)
         self._t_last = max(now, self._t_last)
-
-    def _start_light(self) -> None:
-        """LD on: light after ``OUTP:DEL`` (the world is told when it starts)."""
-        self._light_at = self.now() + self.on_delay_s
-        if self._delay_task is not None:
-            self._delay_task.cancel()
-            self._delay_task = None
-        if self.on_delay_s > 0 and self.world is not None:
-            self._delay_task = self.world.clock.call_every(
-                self.on_delay_s, self._light_starts, name=f"{self.name}-on-delay"
-            )
-
-    def _light_starts(self) -> None:
-        with self.lock:
-            if self._delay_task is not None:
-                self._delay_task.cancel()
-                self._delay_task = None
-            self._output_changed()
 
     def _output_changed(self) -> None:
         power = self.optical_power_W
@@ -393,114 +364,6 @@ class ITC4000Emulator(LineEmulator):
                 query=lambda c, w=which: format_bool(self.tripped(w)),
             )
 
-    def _build_qcw_nodes(self) -> None:
-        add = self.scpi.add
-        add(
-            "SOURce[1]:TEMPerature[:SPOint]",
-            set=self._set_tec_setpoint,
-            query=self._query_tec_setpoint,
-        )
-        add("SOURce2:FUNCtion[:MODE]", set=self._set_tec_mode, query=lambda c: self.tec_mode)
-        add("OUTPut[1]:DELay", set=self._set_delay, query=self._query_delay)
-        add("*SAV", set=self._save)
-        add("*RCL", set=self._recall)
-        add("MEASure[:SCALar]:VOLTage[1][:DC]", query=lambda c: format_number(self.voltage_V))
-        add("SOURce[1]:FUNCtion:SHAPe", set=self._set_shape, query=lambda c: self.shape)
-        add("SOURce[1]:PULSe:PERiod", set=self._set_period, query=self._query_period)
-        add("SOURce[1]:PULSe:WIDTh", set=self._set_width, query=self._query_width)
-        add("SOURce[1]:PULSe:HOLD", set=self._set_hold, query=lambda c: self.pulse_hold)
-        add("TRIGger:SOURce", set=self._set_trigger, query=lambda c: self.trigger_source)
-        add(
-            "OUTPut[1]:PROTection:EXTernal[:TYPE]",
-            set=self._set_external,
-            query=lambda c: self.external_protection,
-        )
-
-    def _set_tec_mode(self, call: Call) -> None:
-        call.expect(1)
-        mode = choice(call.args[0], ("TEMPerature", "CURRent"))
-        self.tec_mode = "TEMP" if mode == "TEMPerature" else "CURR"
-
-    def _set_delay(self, call: Call) -> None:
-        call.expect(1)
-        self.on_delay_s = number(
-            call.args[0], units=_SECONDS, minimum=0.0, maximum=10.0, default=0.0
-        )
-
-    def _query_delay(self, call: Call) -> str:
-        if call.args:
-            return _bound(call, 0.0, 10.0, 0.0)
-        return format_number(self.on_delay_s)
-
-    def _register(self, call: Call) -> int:
-        call.expect(1)
-        value = number(call.args[0], minimum=0, maximum=_REGISTERS - 1)
-        if value != int(value):
-            raise SCPIError(-224, f"register {value:g} is not an integer")
-        return int(value)
-
-    def _save(self, call: Call) -> None:
-        self._registers[self._register(call)] = self._settings()
-
-    def _recall(self, call: Call) -> None:
-        register = self._register(call)
-        if self.ld_on:
-            raise SCPIError(-221, "switch the LD output off before *RCL")
-        for key, value in self._registers[register].items():
-            setattr(self, key, value)
-        self._output_changed()
-
-    def _set_shape(self, call: Call) -> None:
-        call.expect(1)
-        shape = "DC" if choice(call.args[0], ("DC", "PULSe")) == "DC" else "PULS"
-        self.shape = shape
-        self._output_changed()
-
-    def _set_period(self, call: Call) -> None:
-        call.expect(1)
-        period = number(call.args[0], units=_SECONDS, minimum=1e-4, maximum=10.0, default=1e-3)
-        if self.pulse_hold == "DCYC":
-            self.pulse_width_s *= period / self.pulse_period_s
-        elif self.pulse_width_s > period:
-            raise SCPIError(-221, f"pulse width {self.pulse_width_s:g} s exceeds the period")
-        self.pulse_period_s = period
-        self._output_changed()
-
-    def _query_period(self, call: Call) -> str:
-        if call.args:
-            return _bound(call, 1e-4, 10.0, 1e-3)
-        return format_number(self.pulse_period_s)
-
-    def _set_width(self, call: Call) -> None:
-        call.expect(1)
-        self.pulse_width_s = number(
-            call.args[0], units=_SECONDS, minimum=1e-5, maximum=self.pulse_period_s, default=5e-4
-        )
-        self._output_changed()
-
-    def _query_width(self, call: Call) -> str:
-        if call.args:
-            return _bound(call, 1e-5, self.pulse_period_s, 5e-4)
-        return format_number(self.pulse_width_s)
-
-    def _set_hold(self, call: Call) -> None:
-        call.expect(1)
-        self.pulse_hold = "WIDT" if choice(call.args[0], ("WIDTh", "DCYCle")) == "WIDTh" else "DCYC"
-
-    def _set_trigger(self, call: Call) -> None:
-        call.expect(1)
-        self.trigger_source = (
-            "INT" if choice(call.args[0], ("INTernal", "EXTernal")) == "INTernal" else "EXT"
-        )
-        self._output_changed()
-
-    def _set_external(self, call: Call) -> None:
-        call.expect(1)
-        options = ("PROTection", "OFF", "ON")
-        self.external_protection = {"PROTection": "PROT", "OFF": "OFF", "ON": "ON"}[
-            choice(call.args[0], options)
-        ]
-
     # LD current and limit
     def _set_current(self, call: Call) -> None:
         call.expect(1)
@@ -512,7 +375,7 @@ class ITC4000Emulator(LineEmulator):
 
     def _query_current(self, call: Call) -> str:
         if call.args:
-            return _bound(call, 0.0, self.current_limit_A, 0.0)
+            return bound(call, 0.0, self.current_limit_A, 0.0)
         return format_number(self.current_setpoint_A)
 
     def _set_limit(self, call: Call) -> None:
@@ -530,7 +393,7 @@ class ITC4000Emulator(LineEmulator):
 
     def _query_limit(self, call: Call) -> str:
         if call.args:
-            return _bound(call, 0.0, self.current_rating_A, self._defaults["limit"])
+            return bound(call, 0.0, self.current_rating_A, self._defaults["limit"])
         return format_number(self.current_limit_A)
 
     # constant-power mode
@@ -546,7 +409,7 @@ class ITC4000Emulator(LineEmulator):
 
     def _query_power(self, call: Call) -> str:
         if call.args:
-            return _bound(call, 0.0, self._max_power_W(), 0.0)
+            return bound(call, 0.0, self._max_power_W(), 0.0)
         return format_number(self.power_setpoint_W)
 
     def _set_mode(self, call: Call) -> None:
@@ -603,7 +466,7 @@ class ITC4000Emulator(LineEmulator):
 
     def _query_tec_setpoint(self, call: Call) -> str:
         if call.args:
-            return _bound(call, *self.tec_range_C, self._defaults["tec_set"])
+            return bound(call, *self.tec_range_C, self._defaults["tec_set"])
         return format_number(self.tec_setpoint_C)
 
     def _measure_temperature(self, call: Call) -> str:
@@ -611,13 +474,3 @@ class ITC4000Emulator(LineEmulator):
         if self.tec_noise_C > 0 and self.world is not None:
             value += float(self.world.rng.normal(0.0, self.tec_noise_C))
         return format_number(round(value, 3))
-
-
-def _bound(call: Call, minimum: float, maximum: float, default: float) -> str:
-    """Reply to ``<query>? MIN|MAX|DEF`` (a number there is error -224)."""
-    call.expect(1)
-    if call.args[0].strip()[:1].isalpha():
-        return format_number(
-            number(call.args[0], minimum=minimum, maximum=maximum, default=default)
-        )
-    raise SCPIError(-224, f"{call.header}? takes MIN, MAX or DEF")
