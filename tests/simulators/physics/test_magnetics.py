@@ -136,9 +136,7 @@ def test_lognormal_size_distribution_and_browns_neel_time():
     )
     for d, lo, hi in ((14e-9, 2.3, 2.6), (15e-9, 2.6, 2.8), (16e-9, 2.9, 3.1)):
         q = replace(p, core_diameter_m=d)
-        ratio = mag.neel_time(q, 310.0) / mag.neel_time(
-            replace(q, neel_model="brown"), 310.0
-        )
+        ratio = mag.neel_time(q, 310.0) / mag.neel_time(replace(q, neel_model="brown"), 310.0)
         assert lo < ratio < hi
     with pytest.raises(ValueError, match="neel_model"):
         replace(p, neel_model="arrhenius")
