@@ -133,9 +133,10 @@ def _particle(kind: str, value: Any) -> Nanoparticle:
                 f"sample kind {kind!r}: unknown parameter 'particle.{key}'; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
-        _check_number(kind, f"particle.{key}", v)
+        if key != "neel_model":
+            _check_number(kind, f"particle.{key}", v)
     try:
-        return Nanoparticle(**{k: float(v) for k, v in value.items()})
+        return Nanoparticle(**{k: v if k == "neel_model" else float(v) for k, v in value.items()})
     except ValueError as exc:
         raise ConfigError(f"sample kind {kind!r}: {exc}") from exc
 

@@ -80,3 +80,19 @@ def test_the_sample_description_comes_from_the_model_parameters():
     assert d["dose"].startswith("2.5 mg Fe per mL")
     vial = describe_sample(make_sample("vial", iron_mg=1.5))
     assert vial["kind"] == "vial" and vial["dose"] == "1.5 mg Fe in the vial"
+
+
+def test_a_bench_file_can_ask_for_a_polydisperse_particle_with_browns_neel_time():
+    sample = make_sample(
+        "mouse_tumor",
+        particle={
+            "core_diameter_m": 15e-9,
+            "K_J_m3": 14e3,
+            "size_sigma": 0.2,
+            "neel_model": "brown",
+        },
+    )
+    assert sample.params.particle.neel_model == "brown"
+    assert sample.params.particle.size_sigma == 0.2
+    with pytest.raises(ConfigError, match="neel_model"):
+        make_sample("mouse_tumor", particle={"neel_model": "fast"})
