@@ -107,6 +107,8 @@ class CNIMDL3:
         """No identity query exists: the model and the link."""
         return {"Model": "CNI MDL-III", "Link": self.transport.address}
 
+    identify = identity  #: the name the laser kind asks for
+
     # -- calibration ---------------------------------------------------------------------
     @staticmethod
     def power_mW_for_current(current_A: float) -> float:

@@ -19,7 +19,8 @@ The load on output 1 *(modeled)*: the inverter and tank seen from the supply as
 ``load_ohm``; the coil current is ``k2 * I_out`` for the fitted capacitor and the peak
 field at the sample ``coil_calibration[f] * I_coil`` kA/m, handed to the world as soon
 as the output changes (the tank rings up in microseconds).  Test hooks: ``load_ohm``
-(e.g. a shorted turn lowers it), ``outputs``.
+(e.g. a shorted turn lowers it), ``outputs``, :meth:`surge` (a load transient, such as
+a failing capacitor, driving the current past the OCP level: the output trips).
 """
 
 from __future__ import annotations
@@ -147,6 +148,15 @@ class CPX400CoilEmulator(LineEmulator):
                 out.trips |= LSR_OVP
                 out.on = False
         self.world.set_amf(self.frequency_Hz, self.field_kA_m() * 1e3)
+
+    def surge(self) -> None:
+        """A load transient beyond the OCP level: the coil output trips (latched)."""
+        with self.lock:
+            out = self.outputs[self.coil_output]
+            if out.on:
+                out.on = False
+                out.trips |= LSR_OCP
+            self.world.set_amf(self.frequency_Hz, 0.0)
 
     def coil_current_A(self) -> float:
         """Coil current, A (k2 times the supply current)."""

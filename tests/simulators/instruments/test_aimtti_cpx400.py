@@ -133,11 +133,15 @@ def test_driver_against_the_emulator_trips_into_an_interlock_error(rig):
     st = drv.wait_for_current(1.0, 5.0)
     assert st.current_A == pytest.approx(40.0) and st.power_W == pytest.approx(160.0)
     assert sample.amf[1] == pytest.approx(0.277 * 40.0 * 1e3)
-    emu.outputs[1].ocp = 5.0  # a trip level below the running current
-    drv.set_current(40.0)  # the next command updates the supply: OCP trips
-    with pytest.raises(InterlockError, match="output went off"):
-        drv.wait_for_current(1.0, 5.0)
+    emu.surge()
     assert sample.amf[1] == 0.0
+    with pytest.raises(InterlockError, match="output went off.*POWER_ALARM"):
+        drv.wait_for_current(1.0, 5.0)
+    with pytest.raises(InterlockError, match="over-current trip latched"):
+        drv.heat_on()
+    assert drv.clear_faults() == 0
+    drv.heat_on()
+    assert drv.wait_for_current(1.0, 5.0).heating
 
 
 def test_capacitor_without_calibration_is_a_config_error():
