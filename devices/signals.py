@@ -9,14 +9,14 @@ device method that validates a value against the bench limits::
 
 ``get()`` asks the instrument (timestamps from the bench clock); ``set()`` validates
 synchronously (a ``LimitError`` is raised before any byte is sent) and then returns a
-Status that finishes when the driver call returns.  On a lockstep simulated clock
-the driver call runs in the caller's thread (virtual time must not race); otherwise
-in a worker thread, so the RunEngine's loop stays responsive.
+Status that finishes when the driver call returns.  The driver call always runs on a
+worker thread started by the bench clock (:meth:`labctl.core.clock.Clock.run_worker`),
+so the RunEngine's loop stays responsive; a lockstep simulated clock lets the worker
+finish before the caller goes on, which keeps virtual time deterministic.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from ophyd import Device, Signal
@@ -27,10 +27,6 @@ from labctl.core.clock import Clock, WallClock
 from labctl.core.limits import BenchLimits
 
 __all__ = ["DriverSignalRO", "DriverSignal", "LabDevice", "run_in_status"]
-
-
-def _runs_synchronously(clock: Clock) -> bool:
-    return getattr(clock, "mode", None) == "lockstep"
 
 
 def run_in_status(fn: Callable[[], object], clock: Clock, obj=None) -> Status:
@@ -45,12 +41,7 @@ def run_in_status(fn: Callable[[], object], clock: Clock, obj=None) -> Status:
         else:
             status.set_finished()
 
-    if _runs_synchronously(clock):
-        work()
-    else:
-        threading.Thread(
-            target=work, name=f"labctl-set-{getattr(obj, 'name', '')}", daemon=True
-        ).start()
+    (clock or WallClock()).run_worker(work, name=f"labctl-set-{getattr(obj, 'name', '')}")
     return status
 
 

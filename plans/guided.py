@@ -40,6 +40,9 @@ from labctl.analysis.oa_thermometry import (
 )
 from labctl.analysis.unmix import roi_stats
 from labctl.core.errors import ConfigError
+from labctl.devices.amf import AMFGenerator
+from labctl.devices.optoacoustic import OptoacousticCamera
+from labctl.devices.thermometer import FiberOpticThermometer
 from labctl.plans._imaging import OAResult, Readout, analyze_oa_stack, circle_roi, oa_frame_info
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.hyperthermia import DEFAULT_HYPERTHERMIA_GAINS
@@ -85,9 +88,9 @@ class GuidedResult:
 
 
 def image_guided_hyperthermia(
-    oa,
-    amf,
-    thermo,
+    oa: OptoacousticCamera,
+    amf: AMFGenerator,
+    thermo: FiberOpticThermometer,
     *,
     target: float,
     hold: float,

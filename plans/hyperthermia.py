@@ -18,6 +18,8 @@ from bluesky import preprocessors as bpp
 from labctl.analysis.control import PID, field_for_power_fraction
 from labctl.analysis.sar import sar_all
 from labctl.core.errors import ConfigError
+from labctl.devices.amf import AMFGenerator
+from labctl.devices.thermometer import FiberOpticThermometer
 from labctl.plans.control_loop import LoopSettings, LoopSummary, set_and_wait, temperature_loop
 from labctl.plans.state import PlanState, Results
 from labctl.plans.stubs import (
@@ -61,8 +63,8 @@ def _ensure_amf_on(amf):
 
 
 def magnetic_hyperthermia(
-    amf,
-    thermo,
+    amf: AMFGenerator,
+    thermo: FiberOpticThermometer,
     *,
     target: float,
     hold: float,
@@ -168,8 +170,8 @@ def magnetic_hyperthermia(
 
 
 def sar_measurement(
-    amf,
-    thermo,
+    amf: AMFGenerator,
+    thermo: FiberOpticThermometer,
     *,
     frequency: float,
     field: float,

@@ -17,6 +17,11 @@ from bluesky.utils import Msg
 
 from labctl.analysis.oa_thermometry import calibrate_oa_thermometry, signal_ratio
 from labctl.core.errors import ConfigError
+from labctl.devices.amf import AMFGenerator
+from labctl.devices.camera import CameraDevice
+from labctl.devices.fluorescence import FluorescenceCamera
+from labctl.devices.optoacoustic import OptoacousticCamera
+from labctl.devices.thermometer import FiberOpticThermometer
 from labctl.plans._imaging import (
     Readout,
     analyze_oa_stack,
@@ -69,7 +74,7 @@ def configure_oa(oa, wavelengths: Sequence[float], averages: int):
 
 
 def multispectral_optoacoustic(
-    oa,
+    oa: OptoacousticCamera,
     *,
     wavelengths=DEFAULT_OA_WAVELENGTHS,
     averages: int = 1,
@@ -148,7 +153,7 @@ def multispectral_optoacoustic(
 
 
 def fluorescence_timecourse(
-    fluo,
+    fluo: FluorescenceCamera,
     *,
     times_post_injection: Sequence[float],
     injection_time: float | None = None,
@@ -239,9 +244,9 @@ def _fluo_stats(image: np.ndarray, roi: np.ndarray, background: np.ndarray) -> d
 
 
 def oa_thermometry_calibration(
-    oa,
-    thermo,
-    amf=None,
+    oa: OptoacousticCamera,
+    thermo: FiberOpticThermometer,
+    amf: AMFGenerator | None = None,
     *,
     probe_position: tuple[float, float],
     channel: str = "tumor",
@@ -341,7 +346,7 @@ def oa_thermometry_calibration(
 
 
 def stream_frames(
-    camera,
+    camera: CameraDevice,
     *,
     frames: int,
     stream: str | None = None,

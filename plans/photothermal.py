@@ -15,6 +15,8 @@ from bluesky import preprocessors as bpp
 from labctl.analysis.control import PID
 from labctl.analysis.pce import photothermal_efficiency
 from labctl.core.errors import ConfigError
+from labctl.devices.laser import Laser
+from labctl.devices.thermometer import FiberOpticThermometer
 from labctl.plans.control_loop import (
     ConstantOutput,
     LoopSettings,
@@ -49,8 +51,8 @@ def _ensure_emission(laser):
 
 
 def photothermal_therapy(
-    laser,
-    thermo,
+    laser: Laser,
+    thermo: FiberOpticThermometer,
     *,
     duration: float,
     irradiance: float | None = None,
@@ -155,8 +157,8 @@ def photothermal_therapy(
 
 
 def photothermal_conversion(
-    laser,
-    thermo,
+    laser: Laser,
+    thermo: FiberOpticThermometer,
     *,
     power: float,
     heat_time: float,

@@ -1,14 +1,40 @@
-"""Session fixtures shared across the test tree."""
+"""Shared test setup: where the examples are, simulated benches of the example bench
+files (fixtures from ``labctl.testing.pytest_plugin`` are loaded too), and the example
+plugin package installed once per session."""
 
-from __future__ import annotations
-
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-PLUGIN = Path(__file__).resolve().parents[1] / "examples" / "plugin"
+from labctl.testing import sim_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+BENCHES = EXAMPLES / "benches"
+PLUGIN = EXAMPLES / "plugin"
+
+
+def example_bench(name: str, data_dir: Path, **kw):
+    """A simulated bench of ``examples/benches/<name>`` with ``bench.docs`` collecting
+    its documents (close it when done)."""
+    return sim_bench(BENCHES / name, data_dir, **kw)
+
+
+@pytest.fixture
+def mouse_bench(tmp_path):
+    bench = example_bench("sim-mouse.yaml", tmp_path / "data")
+    yield bench
+    bench.close()
+
+
+@pytest.fixture
+def vial_bench(tmp_path):
+    bench = example_bench("sim-vial.yaml", tmp_path / "data")
+    yield bench
+    bench.close()
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +42,7 @@ def osensa_plugin() -> Path:
     """``examples/plugin`` installed into this environment (once per session).
 
     Its dependencies come with labctl's ``test`` extra, so it installs without them and
-    without an isolated build.
+    without an isolated build.  Entry points are looked up afresh afterwards.
     """
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
@@ -27,4 +53,8 @@ def osensa_plugin() -> Path:
     )  # fmt: skip
     if proc.returncode != 0:
         pytest.fail(f"installing {PLUGIN.name} failed:\n{proc.stdout}\n{proc.stderr}")
+    importlib.invalidate_caches()
+    from labctl.kinds.plugins import registered
+
+    registered.cache_clear()
     return PLUGIN

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from labctl.core.clock import Clock, WallClock
 from labctl.core.errors import ConfigError, InstrumentError, InterlockError, LabctlError
 from labctl.core.transport import Transport
@@ -89,6 +91,16 @@ class AmbrellEasyHeat:
         reply or ``ERR,1``/``ERR,2`` (a frame garbled on the line); ``hon`` and
         setpoints are never repeated.
     """
+
+    kind = "amf"
+    wire = "serial"
+    emulator = "ambrell_easyheat"
+
+    class Options(BaseModel):
+        """Bench-file keys of an EASYHEAT entry: ``unit_address`` on the RS-485 bus."""
+
+        model_config = ConfigDict(extra="forbid")
+        unit_address: int = Field(1, ge=1, le=32)
 
     def __init__(
         self,

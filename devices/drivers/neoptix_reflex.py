@@ -34,10 +34,12 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict
 
 from labctl.core.clock import Clock, WallClock
-from labctl.core.errors import InstrumentError, LimitError, TransportError
+from labctl.core.errors import ConfigError, InstrumentError, LimitError, TransportError
 from labctl.core.transport import Transport
 from labctl.devices.drivers._resilience import with_retries
 
@@ -113,6 +115,29 @@ class NeoptixReflex:
     All temperatures are in degrees Celsius; ``None`` stands for ``---.-``.
     Thread-safe: every exchange holds ``transport.lock``.
     """
+
+    kind = "thermometer"
+    wire = "serial"
+    emulator = "neoptix_reflex"
+
+    class Options(BaseModel):
+        """Bench-file keys of a ReFlex entry: ``model_channels``, the unit's channel count."""
+
+        model_config = ConfigDict(extra="forbid")
+        model_channels: Literal[1, 2, 4] = 4
+
+    @classmethod
+    def check_entry(cls, entry) -> None:
+        """A bench entry's channels must exist on the unit (1..model_channels)."""
+        channels = entry.driver_options["model_channels"]
+        for ch in entry.channels:
+            if not 1 <= ch <= channels:
+                raise ConfigError(f"channel index {ch} is not 1-{channels}")
+
+    @classmethod
+    def from_bench(cls, transport, *, clock, options: dict) -> NeoptixReflex:
+        """The driver for a bench entry."""
+        return cls(transport, channels=options["model_channels"], clock=clock)
 
     stream_buffer_lines = 10_000  #: stream lines kept for :meth:`read_stream`
 

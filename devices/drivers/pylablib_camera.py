@@ -23,6 +23,7 @@ import threading
 from typing import Any, NamedTuple
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from labctl.core.clock import Clock, WallClock
 from labctl.core.errors import ConfigError, InstrumentError
@@ -65,6 +66,43 @@ class PylablibCamera:
     ``cam``: the pylablib camera (or anything following its interface); ``clock``: the
     bench clock for frame timestamps.
     """
+
+    kind = "fluorescence"
+    wire = "none"
+    emulator = "sim_fluorescence"
+
+    class Options(BaseModel):
+        """Bench-file keys of a pylablib camera entry."""
+
+        model_config = ConfigDict(extra="forbid")
+        camera: str | None = Field(
+            None,
+            description="pylablib camera class under pylablib.devices, e.g. "
+            "'Andor.AndorSDK3Camera'",
+        )
+        camera_args: dict[str, Any] = Field(
+            default_factory=dict, description="constructor arguments of the pylablib camera"
+        )
+        gain_attribute: str | None = Field(
+            None,
+            description="camera attribute holding the gain, if the camera has no get_gain/set_gain",
+        )
+
+    @classmethod
+    def from_bench(cls, transport, *, clock, options: dict, entry) -> PylablibCamera:
+        """Open the pylablib camera a bench entry names (``transport`` is unused)."""
+        if not options["camera"]:
+            raise ConfigError(
+                "driver pylablib needs 'camera' (a pylablib class such as Andor.AndorSDK3Camera)"
+            )
+        return cls(
+            open_pylablib_camera(options["camera"], **options["camera_args"]),
+            clock=clock,
+            gain_attribute=options["gain_attribute"],
+            excitation_nm=entry.excitation_nm,
+            irradiance_mW_cm2=entry.irradiance_mW_cm2,
+            filter=entry.filter,
+        )
 
     def __init__(
         self,

@@ -158,6 +158,10 @@ class ThorlabsITC4000:
         between); setpoints and ``OUTP:STAT ON`` are never repeated.
     """
 
+    kind = "laser"
+    wire = "scpi"
+    emulator = "thorlabs_itc4000"
+
     terminator = TERMINATOR
 
     def __init__(

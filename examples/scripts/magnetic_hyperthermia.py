@@ -8,7 +8,7 @@ Prints the temperature reached, the thermal dose and where the run was stored.
 import argparse
 from pathlib import Path
 
-from labctl.bench import Bench
+from labctl import Bench
 from labctl.plans import magnetic_hyperthermia
 
 BENCH = Path(__file__).resolve().parents[1] / "benches" / "sim-mouse.yaml"

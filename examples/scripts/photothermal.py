@@ -7,7 +7,7 @@ a simulated mouse tumor held at 42 C.
 import argparse
 from pathlib import Path
 
-from labctl.bench import Bench
+from labctl import Bench
 from labctl.plans import photothermal_conversion, photothermal_therapy
 
 BENCHES = Path(__file__).resolve().parents[1] / "benches"

@@ -6,7 +6,7 @@ python examples/scripts/sar_vial.py [--heat-time 300] [--data-dir ./data]
 import argparse
 from pathlib import Path
 
-from labctl.bench import Bench
+from labctl import Bench
 from labctl.plans import sar_measurement
 
 BENCH = Path(__file__).resolve().parents[1] / "benches" / "sim-vial.yaml"

@@ -24,7 +24,6 @@ EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 
 def _cmd_sim_serve(args) -> int:
-    from labctl.bench.plugins import INSTRUMENTS
     from labctl.bench.twin import build_sim_twin
     from labctl.config.bench_file import load_bench_config
     from labctl.core.clock import SimClock
@@ -34,8 +33,7 @@ def _cmd_sim_serve(args) -> int:
     clock = SimClock("realtime", speed=args.speed if args.speed else config.clock.speed)
     twin = build_sim_twin(config, clock)
     served = {
-        name: (emu, INSTRUMENTS[config.devices[name].driver].wire)
-        for name, emu in twin.emulators.items()
+        name: (emu, config.devices[name].driver_cls.wire) for name, emu in twin.emulators.items()
     }
     server = EmulatorServer(served, host=args.host)
     addresses = server.addresses()
@@ -98,7 +96,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_devices(args) -> int:
-    from labctl.app.shell import check_devices
+    from labctl.app.device_check import check_devices
     from labctl.config.bench_file import load_bench_config
 
     config = load_bench_config(args.bench, overrides={"mode": "sim" if args.sim else None})

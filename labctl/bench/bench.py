@@ -11,17 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from labctl.bench.plugins import INSTRUMENTS, load_object
-from labctl.config.bench_file import (
-    AMFConfig,
-    BenchConfig,
-    LaserConfig,
-    ThermometerConfig,
-    load_bench_config,
-)
+from labctl.bench.connect import connect_driver
+from labctl.config.bench_file import BenchConfig, load_bench_config
 from labctl.core.clock import Clock, SimClock, WallClock, install_sleep_handler
-from labctl.core.errors import ConfigError, LabctlError
-from labctl.core.transport import open_transport
+from labctl.core.errors import LabctlError
+from labctl.kinds import get_kind
 
 __all__ = ["Bench"]
 
@@ -106,96 +100,27 @@ class Bench:
             config.clock.speed = speed
         return cls(config, subscribe_writer=subscribe_writer, data_dir=data_dir)
 
-    def _connect(self, name: str, dev) -> None:
-        from labctl.config.bench_file import CAMERA_CONFIGS
-
-        if isinstance(dev, CAMERA_CONFIGS):
-            self._connect_camera(name, dev)
-            return
-        entry = INSTRUMENTS[dev.driver]
-        address = self.config.address_of(name)
-        sims = self.twin.emulators if self.twin is not None else {}
-        transport = open_transport(address, timeout=dev.timeout_s, sims=sims, log=True)
-        self.transports[name] = transport
-        driver_cls = load_object(entry.driver)
-        device_cls = load_object(entry.device)
-        common = {"clock": self.clock, "limits": self.limits, "name": name}
-        if isinstance(dev, ThermometerConfig):
-            driver = driver_cls(transport, channels=dev.model_channels, clock=self.clock)
-            device = device_cls(driver, roles=dict(dev.channels), **common)
-        elif isinstance(dev, AMFConfig):
-            driver = driver_cls(transport, unit_address=dev.unit_address, clock=self.clock)
-            device = device_cls(driver, coil_calibration=dict(dev.coil_calibration), **common)
-        elif isinstance(dev, LaserConfig):
-            driver = driver_cls(transport, clock=self.clock)
-            device = device_cls(
-                driver,
-                wavelength_nm=dev.wavelength_nm,
-                spot_diameter_mm=dev.spot_diameter_mm,
-                slope_W_per_A=dev.slope_W_per_A,
-                threshold_A=dev.threshold_A,
-                **common,
-            )
-        else:  # pragma: no cover - the config union is closed
-            raise ConfigError(f"devices.{name}: unsupported kind {dev.kind!r}")
+    def _connect(self, name: str, entry) -> None:
+        """Driver and ophyd device of one entry, built as its kind describes."""
+        driver, transport = connect_driver(name, entry, self.config, self.clock, self.twin)
+        if transport is not None:
+            self.transports[name] = transport
         self.drivers[name] = driver
+        kind = get_kind(entry.kind)
+        device = kind.build_device(name, entry, driver, self)
         self.devices[name] = device
+        kind.configure(device, entry, simulated=self.twin is not None)
 
-    def _connect_camera(self, name: str, dev) -> None:
-        """Cameras have no transport: the twin's simulated camera, or a pylablib camera."""
-        from labctl.config.bench_file import OptoacousticConfig
+    def devices_of(self, predicate) -> list[str]:
+        """Names of the devices whose kind satisfies ``predicate(kind)``."""
+        return [n for n, e in self.config.devices.items() if predicate(get_kind(e.kind))]
 
-        entry = INSTRUMENTS[dev.driver]
-        if self.twin is not None:
-            driver = self.twin.cameras[name]
-        elif dev.driver == "pylablib":
-            from labctl.devices.drivers.pylablib_camera import PylablibCamera, open_pylablib_camera
-
-            if not dev.camera:
-                raise ConfigError(
-                    f"devices.{name}: driver pylablib needs 'camera' (a pylablib "
-                    "class such as Andor.AndorSDK3Camera)"
-                )
-            driver = PylablibCamera(
-                open_pylablib_camera(dev.camera, **dev.camera_args),
-                clock=self.clock,
-                gain_attribute=dev.gain_attribute,
-                excitation_nm=dev.excitation_nm,
-                irradiance_mW_cm2=dev.irradiance_mW_cm2,
-                filter=dev.filter,
-            )
-        else:
-            raise ConfigError(
-                f"devices.{name}: driver {dev.driver!r} is a simulated camera; it needs mode: sim"
-            )
-        self.drivers[name] = driver
-        options = {
-            "clock": self.clock,
-            "limits": self.limits,
-            "name": name,
-            "stream_buffer": dev.stream_buffer,
-            "frame_timeout_s": dev.frame_timeout_s,
-            "path_provider": lambda: getattr(self.writer, "current_path", None),
-        }
-        if isinstance(dev, OptoacousticConfig):
-            options["averages"] = dev.averages
-        device = load_object(entry.device)(driver, **options)
-        self.devices[name] = device
-        if dev.roi is not None:
-            device.roi.set(dev.roi).wait()
-        if self.twin is None and not isinstance(dev, OptoacousticConfig):
-            device.exposure.set(dev.exposure_s).wait()
-            device.gain.set(dev.gain).wait()
-
-    def camera_devices(self) -> list[str]:
-        """Names of the camera devices (optoacoustic, fluorescence)."""
-        return [
-            n for n, d in self.config.devices.items() if d.kind in ("optoacoustic", "fluorescence")
-        ]
-
-    def _close_cameras(self) -> list[str]:
+    def _close_unwired(self) -> list[str]:
+        """Stop and close devices without a transport (cameras); the twin's own stay."""
         errors = []
-        for name in self.camera_devices():
+        for name, entry in self.config.devices.items():
+            if entry.wired:
+                continue
             device, driver = self.devices.get(name), self.drivers.get(name)
             try:
                 if device is not None:
@@ -220,11 +145,16 @@ class Bench:
             return None
         from labctl.safety.monitor import SafetyMonitor
 
-        kinds = {n: d.kind for n, d in self.config.devices.items()}
+        watches = {
+            n: get_kind(self.config.devices[n].kind).watch(
+                self.devices[n], self.limits, cfg.readback_margin
+            )
+            for n in self.energizing_devices()
+        }
         monitor = SafetyMonitor(
             self.clock,
-            thermometers={n: d for n, d in self.devices.items() if kinds[n] == "thermometer"},
-            energizers={n: self.devices[n] for n in self.energizing_devices()},
+            thermometers={n: self.devices[n] for n in self.devices_of(lambda k: k.thermometer)},
+            energizers=watches,
             limits=self.limits,
             period_s=cfg.period_s,
             idle_period_s=cfg.idle_period_s,
@@ -256,7 +186,7 @@ class Bench:
             for f in faults:
                 channel = None
                 if f.role is not None:
-                    channel = {r: c for c, r in dev.channels.items()}[f.role]
+                    channel = {r: c for c, r in get_kind(dev.kind).roles(dev).items()}[f.role]
                 fault = Fault(
                     f.kind,
                     name,
@@ -287,10 +217,8 @@ class Bench:
         return RE
 
     def _subscribe_writer(self) -> None:
-        try:
-            from labctl.data import RunWriter
-        except ImportError:  # the data layer is optional at this floor
-            return
+        from labctl.data import RunWriter
+
         self.writer = RunWriter(self.data_dir, on_run_start=self._announce_run)
         self.RE.subscribe(self.writer)
 
@@ -304,7 +232,7 @@ class Bench:
     # -- use ------------------------------------------------------------------------------
     def energizing_devices(self) -> list[str]:
         """Names of devices that put energy into the sample (AMF generators, lasers)."""
-        return [n for n, d in self.config.devices.items() if d.kind in ("amf", "laser")]
+        return self.devices_of(lambda k: k.energizes)
 
     @property
     def last_run_path(self) -> Path | None:
@@ -342,7 +270,7 @@ class Bench:
         if self.faults is not None:
             self.faults.cancel_scheduled()
         errors = self.outputs_off()
-        errors += self._close_cameras()
+        errors += self._close_unwired()
         for transport in self.transports.values():
             try:
                 transport.close()

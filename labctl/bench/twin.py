@@ -8,21 +8,15 @@ bench hands them to the camera devices as drivers.
 
 from __future__ import annotations
 
-import math
+import inspect
 
-from labctl.bench.plugins import INSTRUMENTS, load_object
-from labctl.config.bench_file import (
-    AMFConfig,
-    BenchConfig,
-    FluorescenceConfig,
-    LaserConfig,
-    OptoacousticConfig,
-    ThermometerConfig,
-)
+from labctl.config.bench_file import BenchConfig
 from labctl.core.clock import Clock
 from labctl.core.errors import ConfigError
+from labctl.kinds import get_kind
+from labctl.kinds.plugins import emulator_class
 
-__all__ = ["SimTwin", "build_sim_twin"]
+__all__ = ["SimTwin", "build_sim_twin", "build_emulator"]
 
 
 class SimTwin:
@@ -39,52 +33,25 @@ class SimTwin:
         return self.world.sample
 
 
-def _emulator_options(name: str, dev, sample) -> dict:
-    """Keyword arguments for a device's emulator, from its bench-file section."""
-    from labctl.simulators.physics.probes import FiberProbe
-
-    if isinstance(dev, ThermometerConfig):
-        probes = {}
-        positions = tuple(sample.positions)
-        for idx, role in dev.channels.items():
-            pc = dev.probes.get(role)
-            position = pc.position if pc and pc.position else role
-            if position not in positions:
-                if pc and pc.position:
-                    raise ConfigError(
-                        f"devices.{name}.probes.{role}.position: {position!r} is not a "
-                        f"position of the sample (known: {', '.join(positions)})"
-                    )
-                continue  # no probe at a position the sample does not have: reads ---.-
-            kw = pc.model_dump(exclude={"position"}) if pc else {}
-            probes[idx] = FiberProbe(position, **kw)
-        unknown_roles = set(dev.probes) - set(dev.channels.values())
-        if unknown_roles:
-            raise ConfigError(
-                f"devices.{name}.probes: roles {sorted(unknown_roles)} are not "
-                "channels of this thermometer"
-            )
-        return {"channels": dev.model_channels, "probes": probes}
-    if isinstance(dev, AMFConfig):
-        return {"address": dev.unit_address, "coil_calibration": dict(dev.coil_calibration)}
-    if isinstance(dev, LaserConfig):
-        return {
-            "wavelength_nm": dev.wavelength_nm,
-            "spot_diameter_mm": dev.spot_diameter_mm,
-            "slope_W_per_A": dev.slope_W_per_A,
-            "threshold_A": dev.threshold_A,
-            "current_limit_A": dev.current_limit_A,
-        }
-    if isinstance(dev, OptoacousticConfig):
-        return {"wavelengths": list(dev.wavelengths)}
-    if isinstance(dev, FluorescenceConfig):
-        return {
-            "exposure_s": dev.exposure_s,
-            "excitation_nm": dev.excitation_nm,
-            "irradiance_mW_cm2": dev.irradiance_mW_cm2,
-            "filter": dev.filter,
-        }
-    raise ConfigError(f"devices.{name}: no emulator for kind {dev.kind!r}")
+def build_emulator(name: str, entry, world):
+    """The emulator (or simulated camera) of one bench entry: its driver's emulator class,
+    given its kind's options and the entry's ``sim`` options, and the unit's configuration
+    (the driver's options): through ``cls.from_bench(world, name=, options=, ...)`` if
+    the class has it, else those driver options its constructor names."""
+    kind = get_kind(entry.kind)
+    cls = emulator_class(entry.driver_cls, entry.driver)
+    options = {**kind.emulator_options(name, entry, world.sample), **entry.sim}
+    try:
+        from_bench = getattr(cls, "from_bench", None)
+        if from_bench is not None:
+            return from_bench(world, name=name, options=entry.driver_options, **options)
+        named = inspect.signature(cls).parameters
+        unit = {k: v for k, v in entry.driver_options.items() if k in named}
+        return cls(world, name=name, **unit, **options)
+    except TypeError as exc:
+        raise ConfigError(f"devices.{name}.sim: {exc}") from None
+    except ValueError as exc:  # emulators and cameras check their option values
+        raise ConfigError(f"devices.{name}: {exc}") from None
 
 
 def build_sim_twin(config: BenchConfig, clock: Clock) -> SimTwin:
@@ -108,20 +75,7 @@ def build_sim_twin(config: BenchConfig, clock: Clock) -> SimTwin:
         raise ConfigError(f"bench {config.name!r}, sample: {exc}") from None
     world = SimWorld(clock, sample, seed=config.seed)
     emulators, cameras = {}, {}
-    for name, dev in config.devices.items():
-        entry = INSTRUMENTS[dev.driver]
-        cls = load_object(entry.emulator)
-        options = {**_emulator_options(name, dev, sample), **dev.sim}
-        try:
-            sim = cls(world, name=name, **options)
-        except TypeError as exc:
-            raise ConfigError(f"devices.{name}.sim: {exc}") from None
-        except ValueError as exc:  # emulators and cameras check their option values
-            raise ConfigError(f"devices.{name}: {exc}") from None
-        (cameras if entry.wire == "none" else emulators)[name] = sim
+    for name, entry in config.devices.items():
+        sim = build_emulator(name, entry, world)
+        (emulators if entry.wired else cameras)[name] = sim
     return SimTwin(world, emulators, cameras)
-
-
-def spot_area_cm2(spot_diameter_mm: float) -> float:
-    """Area of a round spot, cm^2."""
-    return math.pi * (spot_diameter_mm / 20.0) ** 2

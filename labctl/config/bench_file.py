@@ -6,35 +6,33 @@ Unknown keys and bad values are errors that name the file, line and key path.  S
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PositiveFloat,
+    Tag,
     ValidationError,
+    create_model,
     field_validator,
-    model_validator,
 )
 
 from labctl.config.yaml_loading import YamlDoc, format_validation_error, load_yaml
 from labctl.core.errors import ConfigError
 from labctl.core.limits import HF_BREZOVICH, HF_HERGT_DUTZ, BenchLimits
+from labctl.kinds import DeviceEntry, all_kinds
+from labctl.kinds.base import entry_model
 
 __all__ = [
     "BenchConfig",
-    "ThermometerConfig",
-    "AMFConfig",
-    "LaserConfig",
     "LimitsConfig",
     "ClockConfig",
     "SafetyConfig",
-    "FaultConfig",
-    "OptoacousticConfig",
-    "FluorescenceConfig",
-    "CAMERA_CONFIGS",
     "load_bench_config",
 ]
 
@@ -104,189 +102,6 @@ class SafetyConfig(_Strict):
     )
 
 
-LINK_FAULT_KINDS = ("drop", "garble", "delay", "disconnect")
-#: which instrument faults apply to which device kind (link faults apply to all)
-DEVICE_FAULT_KINDS = {
-    "thermometer": ("probe_broken", "probe_stuck"),
-    "amf": ("coolant_loss", "generator_trip"),
-    "laser": ("interlock_open", "keylock_off", "laser_overtemperature"),
-    "optoacoustic": (),
-    "fluorescence": (),
-}
-
-
-class FaultConfig(_Strict):
-    """A fault injected into a simulated device (``labctl.simulators.faults``);
-    ignored on a real bench."""
-
-    kind: Literal[
-        "drop",
-        "garble",
-        "delay",
-        "disconnect",
-        "probe_broken",
-        "probe_stuck",
-        "interlock_open",
-        "keylock_off",
-        "laser_overtemperature",
-        "coolant_loss",
-        "generator_trip",
-    ]
-    at_s: float = Field(0.0, ge=0.0, description="clock time after the bench starts, s")
-    duration_s: PositiveFloat | None = Field(None, description="cleared after this long, s")
-    role: str | None = Field(None, description="probe faults: the thermometer role")
-    value: float | None = Field(None, description="probe_stuck: the frozen reading, C")
-    p: float = Field(1.0, ge=0.0, le=1.0, description="drop/garble probability per byte")
-    direction: Literal["in", "out", "both"] = "out"
-    delay_s: PositiveFloat = 1.0
-
-
-class _DeviceBase(_Strict):
-    address: str | None = Field(
-        None, description="transport address; in sim mode replaced by sim://<name>"
-    )
-    sim_address: str | None = Field(
-        None, description="in sim mode, use this address instead of sim://<name>"
-    )
-    timeout_s: PositiveFloat = 1.0
-    sim: dict[str, Any] = Field(
-        default_factory=dict, description="extra emulator options (simulated benches)"
-    )
-    faults: list[FaultConfig] = Field(
-        default_factory=list, description="faults injected into the simulated device"
-    )
-
-    @field_validator("address", "sim_address")
-    @classmethod
-    def _has_scheme(cls, v):
-        if v is not None and "://" not in v:
-            raise ValueError(
-                f"address {v!r} has no scheme (serial://, socket://, visa://, sim://...)"
-            )
-        return v
-
-
-class ProbeSimConfig(_Strict):
-    position: str | None = None
-    tau_s: PositiveFloat = 0.5
-    noise_C: float = Field(0.05, ge=0)
-    resolution_C: PositiveFloat = 0.1
-    offset_C: float = 0.0
-
-
-class ThermometerConfig(_DeviceBase):
-    kind: Literal["thermometer"]
-    driver: Literal["neoptix_reflex"] = "neoptix_reflex"
-    channels: dict[int, str] = Field(..., description="channel index (1-based) -> role")
-    model_channels: Literal[1, 2, 4] = 4
-    probes: dict[str, ProbeSimConfig] = Field(
-        default_factory=dict, description="simulated probes by role (position, lag, noise)"
-    )
-
-    @field_validator("channels")
-    @classmethod
-    def _roles(cls, v):
-        if not v:
-            raise ValueError("at least one channel is needed")
-        roles = list(v.values())
-        if len(set(roles)) != len(roles):
-            raise ValueError(f"channel roles must be unique, got {roles}")
-        for idx, role in v.items():
-            if not 1 <= idx <= 4:
-                raise ValueError(f"channel index {idx} is not 1-4")
-            if not role.isidentifier():
-                raise ValueError(f"role {role!r} must be a Python identifier")
-        return v
-
-
-class AMFConfig(_DeviceBase):
-    kind: Literal["amf"]
-    driver: Literal["ambrell_easyheat"] = "ambrell_easyheat"
-    unit_address: int = Field(1, ge=1, le=32)
-    coil_calibration: dict[PositiveFloat, PositiveFloat] = Field(
-        ..., description="frequency (Hz) -> field per coil current (kA/m per A)"
-    )
-
-
-class LaserConfig(_DeviceBase):
-    kind: Literal["laser"]
-    driver: Literal["thorlabs_itc4000"] = "thorlabs_itc4000"
-    wavelength_nm: float = Field(808.0, ge=400, le=2000)
-    spot_diameter_mm: PositiveFloat = 8.0
-    slope_W_per_A: PositiveFloat = 1.0
-    threshold_A: float = Field(0.5, ge=0)
-    current_limit_A: PositiveFloat = 4.0
-
-
-class _CameraConfig(_DeviceBase):
-    """Cameras have no wire protocol: ``address``/``timeout_s`` are unused.  In ``mode: sim``
-    a simulated camera rendering the sample stands in whatever the driver (its options:
-    ``sim``); in ``mode: real`` ``driver: pylablib`` opens ``camera`` (a pylablib class
-    under ``pylablib.devices``, e.g. ``Andor.AndorSDK3Camera``) with ``camera_args``."""
-
-    roi: list[int] | None = Field(
-        None, description="initial ROI [hstart, hend, vstart, vend(, hbin, vbin)], pixels"
-    )
-    stream_buffer: int = Field(200, ge=2, description="camera buffer while streaming, frames")
-    frame_timeout_s: PositiveFloat = Field(
-        10.0, description="how long a step acquisition may exceed its nominal time, s"
-    )
-
-    @field_validator("faults")
-    @classmethod
-    def _no_faults(cls, v):
-        if v:
-            raise ValueError("cameras have no fault injection (no wire to disturb)")
-        return v
-
-    @field_validator("roi")
-    @classmethod
-    def _roi(cls, v):
-        if v is not None and (len(v) not in (4, 6) or any(x < 0 for x in v)):
-            raise ValueError("roi must be [hstart, hend, vstart, vend(, hbin, vbin)] >= 0")
-        return v
-
-
-class OptoacousticConfig(_CameraConfig):
-    kind: Literal["optoacoustic"]
-    driver: Literal["sim_msot"] = "sim_msot"
-    wavelengths: list[float] = Field(
-        default_factory=lambda: [800.0], description="excitation sweep, nm (680-980)"
-    )
-    averages: int = Field(1, ge=1, le=1000, description="pulses averaged per wavelength")
-
-
-class FluorescenceConfig(_CameraConfig):
-    kind: Literal["fluorescence"]
-    driver: Literal["sim_fluorescence", "pylablib"] = "sim_fluorescence"
-    camera: str | None = Field(
-        None,
-        description="pylablib camera class under pylablib.devices, e.g. "
-        "'Andor.AndorSDK3Camera' (driver: pylablib)",
-    )
-    camera_args: dict[str, Any] = Field(
-        default_factory=dict, description="constructor arguments of the pylablib camera"
-    )
-    gain_attribute: str | None = Field(
-        None,
-        description="pylablib camera attribute holding the gain, if the camera has "
-        "no get_gain/set_gain",
-    )
-    exposure_s: PositiveFloat = 0.02
-    gain: PositiveFloat = 1.0
-    excitation_nm: float = Field(808.0, ge=400, le=2000)
-    irradiance_mW_cm2: float = Field(50.0, ge=0)
-    filter: str | None = Field(None, description="emission filter name (default: the camera's)")
-
-
-CAMERA_CONFIGS = (OptoacousticConfig, FluorescenceConfig)
-
-DeviceConfig = Annotated[
-    ThermometerConfig | AMFConfig | LaserConfig | OptoacousticConfig | FluorescenceConfig,
-    Field(discriminator="kind"),
-]
-
-
 class BenchConfig(_Strict):
     """A whole bench: devices, limits, data location and (simulated) sample."""
 
@@ -301,7 +116,9 @@ class BenchConfig(_Strict):
     sample: dict[str, Any] | None = Field(
         None, description="simulated sample: {kind: vial|mouse_tumor, ...parameters}"
     )
-    devices: dict[str, DeviceConfig]
+    devices: dict[str, DeviceEntry] = Field(
+        description="device name -> entry; each validated by its kind (labctl.kinds)"
+    )
 
     @field_validator("devices")
     @classmethod
@@ -310,28 +127,6 @@ class BenchConfig(_Strict):
             if not name.isidentifier():
                 raise ValueError(f"device name {name!r} must be a Python identifier")
         return v
-
-    @model_validator(mode="after")
-    def _check_faults(self):
-        for name, dev in self.devices.items():
-            if dev.kind in DEVICE_FAULT_KINDS:
-                allowed = LINK_FAULT_KINDS + DEVICE_FAULT_KINDS[dev.kind]
-            else:  # no byte link to fault (cameras)
-                allowed = ()
-            for i, fault in enumerate(getattr(dev, "faults", ())):
-                where = f"devices.{name}.faults.{i}"
-                if fault.kind not in allowed:
-                    raise ValueError(
-                        f"{where}: fault {fault.kind!r} does not apply to a "
-                        f"{dev.kind} (allowed: {', '.join(allowed) or 'none'})"
-                    )
-                if fault.kind.startswith("probe_"):
-                    roles = list(dev.channels.values())
-                    if fault.role not in roles:
-                        raise ValueError(f"{where}: {fault.kind} needs 'role', one of {roles}")
-                    if fault.kind == "probe_stuck" and fault.value is None:
-                        raise ValueError(f"{where}: probe_stuck needs the frozen 'value' (C)")
-        return self
 
     def address_of(self, name: str) -> str:
         """The address a device is reached at in this bench's mode."""
@@ -357,8 +152,51 @@ def load_bench_config(
         if value is not None:
             data[key] = value
     try:
-        config = BenchConfig.model_validate(data)
+        config = _bench_model(_device_tags(data)).model_validate(data)
     except ValidationError as exc:
         raise format_validation_error(exc, doc, "bench file") from None
     config._source = doc.source  # type: ignore[attr-defined]
     return config
+
+
+def _entry_tag(value: Any) -> str | None:
+    """``"kind:driver"`` of a device entry (the driver defaults to the kind's)."""
+    data = value if isinstance(value, dict) else getattr(value, "__dict__", {})
+    kind = all_kinds().get(data.get("kind")) if isinstance(data.get("kind"), str) else None
+    if kind is None:
+        return None
+    driver = data.get("driver", kind.entry.model_fields["driver"].default)
+    return f"{kind.name}:{driver}"
+
+
+def _device_tags(data: dict) -> tuple[str, ...]:
+    devices = data.get("devices")
+    if not isinstance(devices, dict):
+        return ()
+    found = {t for v in devices.values() if (t := _entry_tag(v)) is not None}
+    return tuple(sorted(found))
+
+
+@cache
+def _bench_model(tags: tuple[str, ...]) -> type[BenchConfig]:
+    """``BenchConfig`` whose devices validate as their kind's entry plus their driver's
+    options (``labctl.kinds.base.entry_model``)."""
+    kinds = all_kinds()
+    names = ", ".join(kinds)
+    defaults = {f"{k.name}:{k.entry.model_fields['driver'].default}" for k in kinds.values()}
+    members = tuple(
+        Annotated[entry_model(*t.split(":", 1)), Tag(t)] for t in sorted(set(tags) | defaults)
+    )
+    entry = Annotated[
+        Union[members],  # noqa: UP007
+        Discriminator(
+            _entry_tag,
+            custom_error_type="unknown_kind",
+            custom_error_message=f"'kind' must be one of: {names}",
+        ),
+    ]
+    return create_model(
+        "BenchConfig",
+        __base__=BenchConfig,
+        devices=(dict[str, entry], Field(description="device name -> entry")),
+    )

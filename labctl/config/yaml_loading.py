@@ -106,18 +106,14 @@ def format_validation_error(exc, doc: YamlDoc, what: str) -> ConfigError:
             for p in err["loc"]
             if not (isinstance(p, str) and p.startswith(("function-", "tagged-union")))
         )
-        # discriminated unions insert the tag value into the path: drop it
-        clean = []
-        for p in loc:
-            if (
-                clean
-                and isinstance(p, str)
-                and p in ("thermometer", "amf", "laser", "camera", "optoacoustic", "fluorescence")
-                and len(clean) >= 2
-                and clean[-2] == "devices"
-            ):
-                continue
-            clean.append(p)
+        # a device's "kind:driver" (the union's tag) is inserted into the path: drop it
+        clean = list(loc)
+        if len(clean) >= 3 and clean[0] == "devices":
+            device = (
+                doc.data.get("devices", {}).get(clean[1]) if isinstance(doc.data, dict) else None
+            )
+            if isinstance(device, dict) and isinstance(clean[2], str) and clean[2] not in device:
+                del clean[2]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check spelling; see the reference in README.md)"

@@ -83,6 +83,13 @@ class Clock:
     def _cancel(self, task: PeriodicTask) -> None:
         raise NotImplementedError
 
+    def run_worker(self, fn: Callable[[], object], *, name: str = "worker") -> threading.Thread:
+        """Run ``fn`` on a worker thread (a device's ``set``/``trigger`` work) and return
+        the thread; the caller goes on while it runs."""
+        thread = threading.Thread(target=fn, name=name, daemon=True)
+        thread.start()
+        return thread
+
     def wait_until(
         self, predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.1
     ) -> bool:
@@ -211,6 +218,15 @@ class SimClock(Clock):
     @property
     def lockstep(self) -> bool:
         return self.mode == "lockstep"
+
+    def run_worker(self, fn: Callable[[], object], *, name: str = "worker") -> threading.Thread:
+        """As :meth:`Clock.run_worker`; on a lockstep clock the worker runs to its end
+        before the caller goes on, so virtual time never advances in two threads at once
+        and a run is deterministic."""
+        thread = super().run_worker(fn, name=name)
+        if self.mode == "lockstep":
+            thread.join()
+        return thread
 
     @property
     def elapsed(self) -> float:

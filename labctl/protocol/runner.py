@@ -10,8 +10,9 @@ steps:
     args: {target: 43, hold: 1800, frequency: 230000, max_field: 12}
 ```
 
-Each step's devices default to the bench devices named like the plan's parameters
-(``amf``, ``thermo``, ``laser``...), or are mapped with ``devices: {amf: coil2}``.
+Each step's devices are named in ``devices: {amf: coil2}``; a device parameter the step
+does not name gets the bench's one device of the type the plan asks for
+(:mod:`labctl.protocol.devices`).
 Every step is built (and so validated against the bench limits) before the first one
 runs: a protocol that would exceed a limit anywhere energizes nothing.
 """
@@ -37,6 +38,7 @@ from pydantic import (
 
 from labctl.config.yaml_loading import YamlDoc, format_validation_error, load_yaml
 from labctl.core.errors import ConfigError, LabctlError
+from labctl.protocol.devices import device_parameters, resolve_devices
 
 __all__ = [
     "run_protocol",
@@ -46,14 +48,10 @@ __all__ = [
     "load_protocol",
     "build_steps",
     "bench_path",
-    "DEVICE_PARAMETERS",
     "file_kind",
     "validate_file",
     "check_setpoints",
 ]
-
-#: plan parameters that name bench devices
-DEVICE_PARAMETERS = ("amf", "thermo", "laser", "oa", "fluo")
 
 
 def _plans() -> dict:
@@ -113,16 +111,17 @@ def load_protocol(
                 f"{where}: unknown plan {step.plan!r} (known: {', '.join(sorted(plans))})"
             )
         params = inspect.signature(plans[step.plan]).parameters
+        device_params = device_parameters(plans[step.plan])
         for key in step.args:
-            if key not in params or key in DEVICE_PARAMETERS or key == "md":
-                allowed = [p for p in params if p not in DEVICE_PARAMETERS and p != "md"]
+            if key not in params or key in device_params or key == "md":
+                allowed = [p for p in params if p not in device_params and p != "md"]
                 raise ConfigError(
                     f"{doc.where(('steps', i, 'args', key))}: plan "
                     f"{step.plan!r} has no argument {key!r} "
                     f"(arguments: {', '.join(allowed)})"
                 )
         for key in step.devices:
-            if key not in params or key not in DEVICE_PARAMETERS:
+            if key not in device_params:
                 raise ConfigError(
                     f"{doc.where(('steps', i, 'devices', key))}: plan "
                     f"{step.plan!r} takes no device {key!r}"
@@ -131,7 +130,7 @@ def load_protocol(
             p.name
             for p in params.values()
             if p.default is inspect.Parameter.empty
-            and p.name not in DEVICE_PARAMETERS
+            and p.name not in device_params
             and p.name != "md"
             and p.name not in step.args
             and p.kind is not inspect.Parameter.VAR_KEYWORD
@@ -197,21 +196,8 @@ def build_steps(protocol: Protocol, doc: YamlDoc, bench) -> list:
     built = []
     for i, step in enumerate(protocol.steps):
         fn = plans[step.plan]
-        params = inspect.signature(fn).parameters
         kwargs = dict(step.args)
-        positional = []
-        for pname in params:
-            if pname not in DEVICE_PARAMETERS:
-                continue
-            device_name = step.devices.get(pname, pname)
-            device = bench.devices.get(device_name)
-            if device is None:
-                raise ConfigError(
-                    f"{doc.where(('steps', i))}: plan {step.plan!r} needs a "
-                    f"device {device_name!r}, which bench {bench.name!r} lacks "
-                    f"(devices: {', '.join(bench.devices)})"
-                )
-            positional.append(device)
+        devices = resolve_devices(fn, step.devices, bench, doc.where(("steps", i)))
         md = {
             **protocol.metadata.model_dump(exclude_none=True),
             **step.metadata,
@@ -219,7 +205,7 @@ def build_steps(protocol: Protocol, doc: YamlDoc, bench) -> list:
             "protocol_step": i,
         }
         try:
-            built.append(fn(*positional, **kwargs, md=md))
+            built.append(fn(**devices, **kwargs, md=md))
         except TypeError as exc:
             raise ConfigError(f"{doc.where(('steps', i, 'args'))}: {exc}") from None
         except LabctlError as exc:

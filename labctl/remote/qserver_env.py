@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from labctl.core.errors import ConfigError
-from labctl.protocol.runner import DEVICE_PARAMETERS
+from labctl.protocol.devices import device_parameters
 
-__all__ = ["build_namespace", "plan_wrappers", "ENV_VARS", "DEVICE_KINDS"]
+__all__ = ["build_namespace", "plan_wrappers", "ENV_VARS"]
 
 log = logging.getLogger("labctl.remote.qserver")
 
@@ -48,15 +48,6 @@ ENV_VARS = {
     "LABCTL_ZMQ_SERIALIZER": "msgpack (default) or json, for LABCTL_ZMQ_PUBLISH",
     "LABCTL_ZMQ_CLIENT_SECRET": "CURVE client secret certificate file (with the next)",
     "LABCTL_ZMQ_SERVER_PUBLIC": "CURVE public certificate file of the proxy's input",
-}
-
-#: plan parameter -> bench device kind it accepts
-DEVICE_KINDS = {
-    "amf": "amf",
-    "thermo": "thermometer",
-    "laser": "laser",
-    "oa": "optoacoustic",
-    "fluo": "fluorescence",
 }
 
 
@@ -92,13 +83,15 @@ def _wrap(name: str, fn: Callable, device_names: dict[str, list[str]]) -> Callab
         log.warning("plan %s: type hints not usable for validation: %s", name, exc)
         hints = {}
     params: dict[str, dict] = {}
+    device_params = device_parameters(fn)
     for pname in inspect.signature(fn).parameters:
-        if pname in DEVICE_PARAMETERS:
+        if pname in device_params:
             enum = f"{pname.capitalize()}Device"
+            dtype = device_params[pname][0].__name__
             params[pname] = {
                 "annotation": enum,
                 "devices": {enum: device_names.get(pname, [])},
-                "description": f"bench device of kind {DEVICE_KINDS.get(pname, pname)!r}",
+                "description": f"bench device: a {dtype}",
             }
         elif pname in hints and (text := _type_str(hints[pname])) is not None:
             params[pname] = {"annotation": text}
@@ -111,14 +104,14 @@ def plan_wrappers(bench) -> dict[str, Callable]:
     generator function, plus ``run_protocol``."""
     from labctl import plans
 
-    kinds = {n: d.kind for n, d in bench.config.devices.items()}
-    device_names = {
-        p: sorted(n for n, k in kinds.items() if k == kind) for p, kind in DEVICE_KINDS.items()
-    }
     wrapped = {}
     for name in plans.__all__:
         fn = getattr(plans, name)
-        needs = [p for p in inspect.signature(fn).parameters if p in DEVICE_PARAMETERS]
+        device_names = {
+            p: sorted(n for n, d in bench.devices.items() if isinstance(d, dtype))
+            for p, (dtype, _optional) in device_parameters(fn).items()
+        }
+        needs = [p for p, (_t, optional) in device_parameters(fn).items() if not optional]
         if all(device_names.get(p) for p in needs):
             wrapped[name] = _wrap(name, fn, device_names)
     wrapped["run_protocol"] = _protocol_plan(bench)

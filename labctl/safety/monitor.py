@@ -46,7 +46,7 @@ from dataclasses import replace
 from labctl.core.clock import Clock
 from labctl.core.errors import ConfigError, LabctlError
 from labctl.core.limits import BenchLimits
-from labctl.safety.watches import ProbeWatch, Problem, Trip, energizer_watch
+from labctl.safety.watches import ProbeWatch, Problem, Trip
 
 __all__ = ["SafetyMonitor", "Trip", "TRIP_KINDS"]
 
@@ -70,14 +70,15 @@ class SafetyMonitor:
     """Watchdog over a bench's thermometers and energizing instruments.
 
     Parameters (units: s, C):
-        clock: the bench clock.  thermometers, energizers: ``{name: ophyd device}``
-        (fiber-optic thermometers; AMF generators and lasers).  limits: the bench's
-        ``BenchLimits``.  period_s: check period while energy can flow.  idle_period_s:
-        check period while no watched instrument can deliver energy.  stale_periods: a
-        guarded reading or an instrument status missing for this many periods trips.
-        stuck_s: an identical guarded reading for this long trips (None: off).
-        readback_margin: relative tolerance on output readbacks against the limits.
-        temperature_max_C: per-role maxima that tighten the bench's.
+        clock: the bench clock. thermometers: ``{name: ophyd device}`` of the thermometers.
+        energizers: ``{name: watch}``, the safety watch of each device that puts energy into
+        the sample (its kind's ``watch``, e.g. ``AMFWatch``). limits: the bench's
+        ``BenchLimits``. period_s: check period while energy can flow. idle_period_s: check
+        period while no watched instrument can deliver energy. stale_periods: a guarded
+        reading or an instrument status missing for this many periods trips. stuck_s: an
+        identical guarded reading for this long trips (None: off). readback_margin: relative
+        tolerance on output readbacks against the limits. temperature_max_C: per-role maxima
+        that tighten the bench's.
     """
 
     def __init__(
@@ -113,10 +114,7 @@ class SafetyMonitor:
         self.probes = [
             ProbeWatch(dev, self.temperature_max_C) for dev in (thermometers or {}).values()
         ]
-        self.outputs = [
-            energizer_watch(dev, self.limits, self.readback_margin)
-            for dev in (energizers or {}).values()
-        ]
+        self.outputs = list((energizers or {}).values())
         self.trips: list[Trip] = []  #: every trip since the monitor was made
         self.trip_record: Trip | None = None  #: the trip of the current run (None: none)
         self.errors: list[Exception] = []  #: unexpected errors met while checking

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from labctl.core.errors import LabctlError
 from labctl.core.limits import BenchLimits
 
-__all__ = ["Trip", "Problem", "ProbeWatch", "AMFWatch", "LaserWatch", "energizer_watch"]
+__all__ = ["Trip", "Problem", "ProbeWatch", "AMFWatch", "LaserWatch"]
 
 
 @dataclass(frozen=True)
@@ -344,13 +344,3 @@ class LaserWatch(_EnergizerWatch):
                 )
             ]
         return []
-
-
-def energizer_watch(device, limits: BenchLimits, margin: float) -> _EnergizerWatch:
-    """The watch for an AMF generator or a laser device (chosen by its driver)."""
-    driver = device.driver
-    if hasattr(driver, "read_status") and hasattr(device, "spot_area_cm2"):
-        return LaserWatch(device, limits, margin)
-    if hasattr(driver, "status") and hasattr(device, "field_for_current"):
-        return AMFWatch(device, limits, margin)
-    raise TypeError(f"{device.name}: no safety watch for {type(device).__name__}")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labctl.core.errors import LabctlError
+from labctl.kinds import get_kind
+from labctl.kinds.base import LINK_FAULT_KINDS
 
 __all__ = ["PlanSpec", "PLANS", "Case", "Outcome", "cases", "run_case", "run_matrix", "summary"]
 
@@ -120,10 +122,11 @@ PLANS = {
     "ptt": PlanSpec("ptt", "sim-mouse.yaml", "laser", "tumor", ("ramp", "hold"), _ptt, "skin"),
     "pce": PlanSpec("pce", "sim-vial.yaml", "laser", "sample", ("baseline", "heat", "cool"), _pce),
 }
-ENERGIZER_FAULTS = {
-    "amf": ("coolant_loss", "generator_trip"),
-    "laser": ("interlock_open", "keylock_off", "laser_overtemperature"),
-}
+
+
+def _instrument_faults(kind: str) -> tuple[str, ...]:
+    """The instrument faults the twin can inject into a device of ``kind``."""
+    return get_kind(kind).entry.fault_kinds
 
 
 @dataclass(frozen=True)
@@ -146,15 +149,15 @@ def cases(plans: list[str] | None = None) -> list[Case]:
     """Every (plan, phase, fault) combination."""
     out = []
     for spec in (PLANS[p] for p in (plans or list(PLANS))):
-        faults = [(k, "thermo", None) for k in ("drop", "garble", "delay", "disconnect")]
+        faults = [(k, "thermo", None) for k in LINK_FAULT_KINDS]
         faults += [
             ("probe_broken", "thermo", spec.control_role),
             ("probe_stuck", "thermo", spec.control_role),
         ]
         if spec.other_guarded_role:
             faults.append(("probe_broken", "thermo", spec.other_guarded_role))
-        faults += [(k, spec.energizer, None) for k in ("drop", "garble", "delay", "disconnect")]
-        faults += [(k, spec.energizer, None) for k in ENERGIZER_FAULTS[spec.energizer]]
+        faults += [(k, spec.energizer, None) for k in LINK_FAULT_KINDS]
+        faults += [(k, spec.energizer, None) for k in _instrument_faults(spec.energizer)]
         out += [
             Case(spec.name, phase, k, dev, role) for phase in spec.phases for k, dev, role in faults
         ]

@@ -81,6 +81,11 @@ class AmbrellEasyHeatEmulator(LineEmulator):
     up; ``tick_s`` ramp/alarm update period (clock s); ``include_load``.
     """
 
+    @classmethod
+    def from_bench(cls, world, *, name: str, options: dict, **kwargs) -> AmbrellEasyHeatEmulator:
+        """The emulated unit of a bench entry (at its ``unit_address`` on the bus)."""
+        return cls(world, name=name, address=options.get("unit_address", 1), **kwargs)
+
     terminator = b"\r"
 
     def __init__(

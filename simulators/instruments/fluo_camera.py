@@ -80,6 +80,11 @@ class SimFluorescenceCamera(SimCamera):
     ``render_interval_s`` (model seconds an optical image is reused), ``buffer_frames``.
     """
 
+    kind = "fluorescence"
+    wire = "none"
+    emulator = "sim_fluorescence"
+    simulation_only = True  #: renders the simulated sample: no real camera behind it
+
     def __init__(
         self,
         world,

@@ -87,6 +87,11 @@ class NeoptixReflexEmulator(LineEmulator):
     (tuple of channels), ``offsets_C`` (``{channel: C}``), ``dropped_lines``.
     """
 
+    @classmethod
+    def from_bench(cls, world, *, name: str, options: dict, **kwargs) -> NeoptixReflexEmulator:
+        """The emulated unit of a bench entry (``model_channels`` channels)."""
+        return cls(world, name=name, channels=options.get("model_channels", 4), **kwargs)
+
     terminator = b"\r"
     stream_buffer_lines = 1024  #: stream lines kept for a host that does not read
 

@@ -35,6 +35,11 @@ class SimMSOT(SimCamera):
     ``agent_refresh_s`` (how long absorber maps are reused, model seconds), ``seed``.
     """
 
+    kind = "optoacoustic"
+    wire = "none"
+    emulator = "sim_msot"
+    simulation_only = True  #: renders the simulated sample: no real scanner behind it
+
     dtype = np.dtype("float32")
 
     def __init__(

@@ -1,53 +1,11 @@
-from pathlib import Path
+"""Plan tests use the root conftest's benches; ``_bench`` is kept for module-scoped
+fixtures that build their own."""
 
-import numpy as np
-import pytest
+from labctl.testing import DocumentCollector as Documents
+from tests.conftest import BENCHES, example_bench
 
-from labctl.bench import Bench
-
-BENCHES = Path(__file__).resolve().parents[2] / "examples" / "benches"
-
-
-class Documents:
-    """Every document the RunEngine emitted, with helpers to pull out event columns."""
-
-    def __init__(self):
-        self.docs = []
-
-    def __call__(self, name, doc):
-        self.docs.append((name, doc))
-
-    def of(self, name):
-        return [d for n, d in self.docs if n == name]
-
-    def stream(self, stream="primary"):
-        uids = {d["uid"] for d in self.of("descriptor") if d["name"] == stream}
-        return [d for d in self.of("event") if d["descriptor"] in uids]
-
-    def column(self, key, stream="primary"):
-        events = self.stream(stream)
-        values = np.array([e["data"][key] for e in events])
-        times = np.array([e["timestamps"][key] for e in events])
-        return times, values
+__all__ = ["BENCHES", "Documents", "_bench"]
 
 
 def _bench(name, tmp_path):
-    bench = Bench.from_file(BENCHES / name, data_dir=tmp_path / "data")
-    docs = Documents()
-    bench.RE.subscribe(docs)
-    bench.docs = docs
-    return bench
-
-
-@pytest.fixture
-def mouse_bench(tmp_path):
-    bench = _bench("sim-mouse.yaml", tmp_path)
-    yield bench
-    bench.close()
-
-
-@pytest.fixture
-def vial_bench(tmp_path):
-    bench = _bench("sim-vial.yaml", tmp_path)
-    yield bench
-    bench.close()
+    return example_bench(name, tmp_path / "data")

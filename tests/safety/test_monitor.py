@@ -17,27 +17,14 @@ from labctl.config.bench_file import load_bench_config
 from labctl.core.errors import ConfigError, InterlockError, SafetyTrip
 from labctl.plans import magnetic_hyperthermia, sar_measurement
 from labctl.safety.monitor import SafetyMonitor
+from labctl.testing import DocumentCollector
 
 BENCHES = Path(__file__).resolve().parents[2] / "examples" / "benches"
 VIAL_SAMPLE = {"heat_capacity_J_per_K": 5.0, "iron_mass_mg": 2.0}
 GAINS = {"kp": 0.5, "ki": 0.005, "kd": 0.0}
 
 
-class Docs:
-    """Every document the RunEngine emitted."""
-
-    def __init__(self):
-        self.docs = []
-
-    def __call__(self, name, doc):
-        self.docs.append((name, doc))
-
-    def of(self, name):
-        return [d for n, d in self.docs if n == name]
-
-    def stream(self, stream):
-        uids = {d["uid"] for d in self.of("descriptor") if d["name"] == stream}
-        return [d for d in self.of("event") if d["descriptor"] in uids]
+Docs = DocumentCollector
 
 
 def make_bench(tmp_path, name="sim-mouse.yaml", edit=None, **kw) -> Bench:
