@@ -74,9 +74,8 @@ class CPX400CoilEmulator(LineEmulator):
     """A CPX400DP whose output ``output`` drives the coil described by the bench entry.
 
     Parameters: ``coil_calibration`` ({Hz: kA/m per coil A}, from the AMF kind),
-    ``capacitor_bank``/``capacitor``/``k2``/``output`` (the driver's options; ``coil``,
-    ``supply_voltage_V`` and ``ocp_A`` are accepted and not needed here), ``load_ohm``
-    and ``serial`` (emulator options).
+    ``capacitor_bank``/``capacitor``/``k2``/``output`` (the driver's options),
+    ``load_ohm`` and ``serial`` (emulator options).
     """
 
     terminator = b"\n"
@@ -93,7 +92,6 @@ class CPX400CoilEmulator(LineEmulator):
         output: int = 1,
         load_ohm: float = 2.5,
         serial: str = "512345",
-        **_driver_options,
     ) -> None:
         super().__init__(world, name=name)
         if capacitor not in capacitor_bank or capacitor not in k2:

@@ -46,7 +46,6 @@ class CNIMDL3Emulator(LineEmulator):
         threshold_A: float,
         current_limit_A: float,
         max_power_mW: float = MAX_POWER_MW,
-        **_driver_options,
     ) -> None:
         super().__init__(world, name=name)
         self.wavelength_nm = float(wavelength_nm)

@@ -53,7 +53,6 @@ def rig():
         capacitor_bank=BANK,
         capacitor="88nF",
         k2=K2,
-        coil=COIL,
     )
     return clock, sample, emu
 
