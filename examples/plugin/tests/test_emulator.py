@@ -12,35 +12,9 @@ from labctl.core.transport import open_transport
 from labctl.devices import FiberOpticThermometer
 from labctl.simulators.physics.probes import FiberProbe
 from labctl.simulators.physics.world import SimWorld
+from labctl.testing import TableSample
 
 H = bytes.fromhex
-
-
-class TableSample:
-    """Sample whose temperatures the test sets (SampleModel protocol)."""
-
-    def __init__(self, **temperatures: float) -> None:
-        self.t_s = 0.0
-        self.T = dict(temperatures)
-
-    @property
-    def positions(self) -> tuple[str, ...]:
-        return tuple(self.T)
-
-    def advance(self, dt_s: float) -> None:
-        self.t_s += dt_s
-
-    def set_amf(self, frequency_Hz: float, field_A_m: float) -> None:
-        pass
-
-    def set_laser(self, power_W: float, wavelength_nm: float, spot_area_cm2: float) -> None:
-        pass
-
-    def temperature(self, position: str) -> float:
-        return self.T[position]
-
-    def truth(self) -> dict:
-        return {}
 
 
 @pytest.fixture
@@ -132,6 +106,16 @@ def test_a_fiber_optic_thermometer_works_on_top(rig):
     assert reading["t_tumor"]["value"] == pytest.approx(41.4)
     assert reading["t_rectal_status"]["value"] == "ok"
     assert thermo.enclosure_temperature.get() == pytest.approx(25.0, abs=0.1)
+
+
+def test_registered_under_its_entry_point_names():
+    from labctl.kinds.plugins import driver_class, emulator_class
+    from labctl.testing import make_emulator
+
+    assert driver_class("osensa_ftx") is OsensaFTX
+    assert emulator_class(OsensaFTX, "osensa_ftx") is OsensaFTXEmulator
+    emu, _ = make_emulator("osensa_ftx", TableSample(tumor=40.0), probes={}, serial=7)
+    assert isinstance(emu, OsensaFTXEmulator) and emu.serial == 7
 
 
 def test_configuration_errors():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from labctl_osensa.emulator import OsensaFTXEmulator
 from osensapy.osensapy import Transmitter
-from test_emulator import TableSample
 
 from labctl.core.clock import SimClock
 from labctl.simulators.physics.probes import FiberProbe
 from labctl.simulators.physics.world import SimWorld
+from labctl.testing import TableSample
 from labctl.testing.pty_bridge import PtyBridge
 
 NOISE_C = 0.05
