@@ -216,3 +216,24 @@ def test_example_protocols_run_with_labctl_run(osensa_plugin, tmp_path, protocol
     path.write_text(yaml.safe_dump(data))
     argv = ["run", str(path), "--bench", str(bench), "--sim", "--quiet"]
     assert main([*argv, "--data-dir", str(tmp_path / "data")]) == 0
+
+
+def test_field_and_irradiance_beyond_the_bench_limits_send_nothing(osensa_plugin, tmp_path):
+    from labctl.core.errors import LimitError
+
+    bench = sim_bench(BENCH, tmp_path)
+    try:
+        amf_sent = len(bench.transports["amf"].log.sent())
+        laser_sent = len(bench.transports["laser"].log.sent())
+        with pytest.raises(LimitError):
+            bench.amf.field.set(17.0).wait(timeout=10)  # field_max_kA_m 16
+        with pytest.raises(LimitError):
+            bench.amf.current.set(61.0).wait(timeout=10)  # amf_current_max_A 60 (coil A)
+        with pytest.raises(LimitError):
+            bench.laser.irradiance.set(1.6).wait(timeout=10)  # irradiance_max_W_cm2 1.5
+        assert len(bench.transports["amf"].log.sent()) == amf_sent
+        assert len(bench.transports["laser"].log.sent()) == laser_sent
+        assert bench.twin.emulators["amf"].field_kA_m() == 0.0
+        assert not bench.twin.emulators["laser"].emission
+    finally:
+        bench.close()
