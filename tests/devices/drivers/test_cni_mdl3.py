@@ -89,8 +89,20 @@ def test_over_the_ceiling_or_bad_current_sends_nothing(current):
         drv.set_current_A(current)
 
 
-def test_tec_is_not_on_the_link():
+def test_what_the_link_cannot_tell():
     with expected_protocol(CNIMDL3, []) as drv:
+        assert (
+            drv.identity()
+            == drv.identify()
+            == {
+                "Model": "CNI MDL-III",
+                "Link": "conversation://table",
+            }
+        )
+        drv.select_constant_current()  # nothing to send: it always regulates current
+        assert drv.trips() == {"interlock": False, "keylock": False, "overtemperature": False}
+        assert math.isnan(drv.get_tec_setpoint_C())
+        assert CNIMDL3.power_mW_for_current(1.34447859) == pytest.approx(1000.0)
         assert math.isnan(drv.get_tec_temperature_C())
         with pytest.raises(InstrumentError, match="TEC"):
             drv.set_tec_setpoint_C(25.0)

@@ -108,3 +108,36 @@ def test_clear_faults_reports_what_stays_latched():
     table = [(b"TRIPRST\n", b""), EER_OK, (b"LSR1?\n", b"8\r\n")]
     with coil(table) as drv:
         assert drv.clear_faults() == AMFFault.POWER_ALARM
+
+
+def test_identity_adds_the_fitted_capacitor():
+    table = [(b"*IDN?\n", b"THURLBY THANDAR, CPX400DP, 512345, 2.03-1.00-1.01\r\n")]
+    with coil(table) as drv:
+        info = drv.identity()
+    assert info["Model"] == "CPX400DP" and info["Capacitor"] == "88nF (230 kHz)"
+
+
+def test_wait_for_current_polls_until_the_coil_current_is_there():
+    status = [
+        (b"OP1?\n", b"1\r\n"),
+        (b"I1?\n", b"I1 8.000\r\n"),
+        (b"V1O?\n", b"20.00V\r\n"),
+        (b"I1O?\n", b"7.990A\r\n"),
+        (b"LSR1?\n", b"2\r\n"),
+    ]
+    with coil(status) as drv:
+        assert drv.supply_current_for(40.0) == 8.0
+        st = drv.wait_for_current(tolerance_A=0.1, timeout_s=1.0)
+    assert st.current_A == pytest.approx(39.95)
+
+
+def test_wait_for_current_reports_a_trip():
+    status = [
+        (b"OP1?\n", b"0\r\n"),
+        (b"I1?\n", b"I1 8.000\r\n"),
+        (b"V1O?\n", b"0.00V\r\n"),
+        (b"I1O?\n", b"0.000A\r\n"),
+        (b"LSR1?\n", b"8\r\n"),
+    ]
+    with coil(status) as drv, pytest.raises(InterlockError, match="POWER_ALARM"):
+        drv.wait_for_current(timeout_s=1.0)
