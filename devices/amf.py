@@ -54,7 +54,11 @@ INTERLOCK_FAULTS = AMFFault.COOLANT_FLOW | AMFFault.COIL_OVERTEMP | AMFFault.CAP
 
 @dataclass(frozen=True)
 class AMFStatus:
-    """One status snapshot.  Units: A (RMS tank current), W, Hz, s."""
+    """One status snapshot.  Units: A (RMS tank current), W, Hz, s.
+
+    ``timer_s`` counts up from heat on (the present or last heat cycle); ``countdown_s``
+    is what is left of a timed heat cycle (0 when none runs).
+    """
 
     heating: bool
     setpoint_A: float
@@ -62,7 +66,7 @@ class AMFStatus:
     power_W: float
     frequency_Hz: float
     timer_s: float
-    counter: int
+    countdown_s: float = 0.0
     faults: AMFFault = AMFFault.NONE
 
     @property
@@ -76,10 +80,11 @@ class AMFDriver(Protocol):
     """What ``AMFGenerator`` needs from a generator driver (units: A, Hz)."""
 
     def status(self) -> AMFStatus:
-        """Heating, setpoint, current, power, frequency, timer, counter, latched faults."""
+        """Heating, setpoint, current, power, frequency, timers, latched faults."""
 
     def take_control(self) -> None:
-        """Make the computer link the control location (no-op if there is none)."""
+        """Make the computer link the control location (no-op where the control location
+        is a setting of the unit, or there is none)."""
 
     def set_current(self, current_A: float) -> None: ...
 
@@ -304,7 +309,7 @@ class AMFGenerator(LabDevice):
             self._heating = False
 
     def switch_off(self) -> None:
-        """Heat off; if the unit does not acknowledge, broadcast ``hoff`` to the bus."""
+        """Heat off; if the unit does not confirm, broadcast ``hoff`` to the bus."""
         try:
             self.driver.heat_off()
         except LabctlError:

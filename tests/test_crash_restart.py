@@ -92,7 +92,8 @@ def served(tmp_path):
 def amf_heating(address: str) -> bool:
     port = serial.serial_for_url(address, timeout=2)
     try:
-        port.write(b"1,stat\r")
+        port.write(b"1,RDATA\r")  # <CR><LF>address,heat,...<CR><LF>
+        port.read_until(b"\r\n")
         return port.read_until(b"\r\n").split(b",")[1] == b"1"
     finally:
         port.close()

@@ -63,21 +63,20 @@ VALID = {
     "neoptix": [
         b"+24.3\r+24.5\r---.-\r+24.4\r*",
         b"b:32.2\r*",
-        b"Err4",
-        b"Model: X\rScanning rate: Fast\rCH1: Enabled: Yes, Offset: +0.0\r"
-        b"CH2: Enabled: No, Offset: -1.5\rCH3: Enabled: Yes, Offset: +0.0\r"
-        b"CH4: Enabled: Yes, Offset: +2.0\r*",
+        b"Err2",
+        b"Model: FOB100\rScanning rate: Fast\rChannel\tZero\tSpan\tEnabled\tTemperature offset\r"
+        b"1\t-100.0\t350.0\tYes\t+0000.0\r2\t-100.0\t350.0\tNo\t-0001.5\r"
+        b"3\t-100.0\t350.0\tYes\t+0000.0\r4\t-100.0\t350.0\tYes\t+0002.0\r*",
         b"CH1: power:2.61, x\rCH2: power:0.5, x\rCH3: power:2.3, x\rCH4: power:1.0, x\r*",
         b"C:2;T: +24.5\r",
     ],
     "amf": [
-        b"1,1,200.0,198,812,230,12,3\r\n",
-        b"1,0\r\n",
-        b"1,OK\r\n",
-        b"1,600\r\n",
-        b"1,230,354\r\n",
-        b"1,ERR,6\r\n",
-        b"amps - x\r\n1,OK\r\n",
+        b"\r\n1,1,280.0,280.0,1006,286,0,972\r\n",
+        b"\r\n0\r\n",
+        b"\r\n600\r\n",
+        b"\r\n12345\r\n",
+        b"\r\n220.0,53.6,421.2,87.9,62.8\r\n",
+        b"\r\namps - x\r\nhoff - y\r\n",
     ],
     "itc": [
         b"1.500000E+00\n",
@@ -119,12 +118,12 @@ def framed(kind: str):
     }[kind]
     text = st.text(alphabet=chars, max_size=40).map(lambda t: t.encode("latin-1"))
     if kind == "neoptix":
-        end = st.sampled_from([b"*", b"Err1", b"Err4", b"Err", b""])
+        end = st.sampled_from([b"*", b"Err1", b"Err2", b"Err", b""])
         return st.tuples(st.lists(text, max_size=5), end).map(
             lambda a: b"".join(line + b"\r" for line in a[0]) + a[1]
         )
     if kind == "amf":
-        head = st.sampled_from([b"1,", b"2,", b"", b"1,ERR,"])
+        head = st.sampled_from([b"\r\n1,", b"\r\n2,", b"\r\n", b"1,", b""])
         return st.tuples(head, text).map(lambda a: a[0] + a[1] + b"\r\n")
     return text.map(lambda t: t + b"\n")
 
@@ -154,7 +153,8 @@ AMF_CALLS = {
     "faults": lambda d: d.faults(),
     "status": lambda d: d.status(),
     "max_current": lambda d: d.max_current(),
-    "frequencies": lambda d: d.frequencies(),
+    "system_id": lambda d: d.system_id(),
+    "unit_status": lambda d: d.unit_status(),
     "help": lambda d: d.help(),
     "heat_off": lambda d: d.heat_off(),
     "clear_faults": lambda d: d.clear_faults(),

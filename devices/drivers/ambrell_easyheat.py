@@ -1,35 +1,34 @@
 """Ambrell EASYHEAT induction heating system: RS-485 ASCII protocol driver.
 
-Frames follow the EASYHEAT manual's "Command set" table: ``address,command,argument``
-terminated by CR, commas mandatory, no spaces, not case-sensitive; ``address`` is
-1-32 (default 1) and 0 broadcasts to every unit on the bus (``0,hoff``).  Documented
-commands used here: ``amps,<A>`` (current setpoint, only while control is from
-RS-485), ``%amps,<pct>``, ``hoff``, ``almin,<W>``, ``almax,<W>``, ``aldelay,<s>``,
-``alon``/``aloff`` (power-window alarm), ``maxamps`` and ``?`` (command list).  The
-status line is ``address,heating,setpoint,amps,watts,frequency_kHz,timer,counter``,
-e.g. ``1,0,1200.0,10,3,140,1826,214``.
+Sources, and which is followed where they differ:
 
-Everything the manual does not state is an inference kept in the "Protocol details
-not in the manual" block below, so it can be corrected against hardware in one place:
+- the EASYHEAT manual's "Command set" table: frames ``address,command[,argument]``
+  + CR, commas mandatory, no spaces, not case-sensitive; ``address`` 1-32 (default 1),
+  0 broadcasts to every unit (``0,hoff``); ``amps,#.##`` (only while the control location
+  is RS-485), ``%amps,#`` (when enabled in the configuration menu), ``almin,#``,
+  ``almax,#``, ``aldelay,#.##``, ``alon``/``aloff``, ``maxamps``, ``?``;
+- the ISIS EPICS IOC (StreamDevice protocol file, used on real units): replies are
+  framed ``<CR><LF>payload<CR><LF>``; ``SYSID`` answers the system id, ``RDATA`` the
+  line ``address,heat,setpoint A,tank A,power W,frequency kHz,count-down ms,count-up ms``
+  (e.g. ``1,1,280.0,280.0,1006,286,0,972``), ``STAT`` the line ``mains V,total time s,
+  max power W,max heat-sink C,max enclosure C``.  Status is read with ``RDATA`` as ISIS
+  does (public client code also sends ``stat``, but without parsing its reply);
+- public client code (hBN setup, weaker evidence): ``maxamps`` answers a bare number,
+  ``temp``, ``rtemp`` and ``timer,<s>`` exist.
 
-- replies end in CR LF (public client code waits for ``\\r\\n``) and start with the
-  replying unit's address;
-- set commands are acknowledged with ``<addr>,OK``; refusals are ``<addr>,ERR,<code>``
-  (codes in ``ERROR_CODES``); a broadcast (address 0) is never answered, so
-  ``heat_off(broadcast=True)`` cannot confirm: read ``status()`` to check;
-- ``hon`` switches heat on; ``remote``/``local`` take/return control (RS-485 versus the
-  front panel): ``amps``, ``%amps``, ``hon`` and ``tank`` need remote control, ``hoff``
-  is always accepted;
-- ``stat`` returns the status line; ``faults`` returns ``<addr>,<bitmask>`` of latched
-  interlock faults (``AMFFault``); ``reset`` clears latched faults whose cause is gone;
-- ``tanks`` lists the resonant frequencies the capacitor bank offers (kHz) and
-  ``tank,<kHz>`` selects one (refused while heating); ``timer`` is the heat-on time of
-  the present or last heat cycle (s) and ``counter`` the number of heat cycles.
+Model, not documented (kept in the block below so it can be corrected in one place):
+set commands get no reply, so every setting that ``RDATA`` shows is confirmed by
+reading it back (a unit whose control location is the front panel ignores ``amps``: the
+read-back says so); ``hon`` switches heat on; ``faults`` answers the latched interlock
+bitmask (``AMFFault``) and ``reset`` clears it; ``tank,<kHz>`` selects a resonant
+frequency of a switchable capacitor bank; ``temp`` is the heat-sink temperature, C.
+A broadcast is never answered, so ``heat_off(broadcast=True)`` cannot confirm.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,32 +38,30 @@ from labctl.core.transport import Transport
 from labctl.devices.amf import AMFFault, AMFStatus
 from labctl.devices.drivers._resilience import with_retries
 
-__all__ = ["AmbrellEasyHeat", "AMFStatus", "AMFFault", "ERROR_CODES"]
+__all__ = ["AmbrellEasyHeat", "AMFStatus", "AMFFault", "EasyHeatStat"]
 
-# --- Protocol details not in the manual (inferred; correct against hardware) -----------
-TERMINATOR = b"\r"  #: ends every frame sent to the generator (manual)
-REPLY_TERMINATOR = b"\r\n"  #: ends every reply line (inferred)
-BROADCAST_ADDRESS = 0  #: manual: address 0 reaches all units, which do not reply
-ACK = "OK"  #: acknowledgement of a set command: ``<addr>,OK`` (inferred)
-ERR = "ERR"  #: refusal: ``<addr>,ERR,<code>`` (inferred)
-CMD_STATUS = "stat"  #: status line query (name used by public client code)
-CMD_FAULTS = "faults"  #: latched fault bitmask query (inferred)
-CMD_RESET = "reset"  #: clear latched faults (inferred)
-CMD_HEAT_ON = "hon"  #: heat on (inferred; ``hoff`` is in the manual)
-CMD_REMOTE = "remote"  #: take control from RS-485 (inferred)
-CMD_LOCAL = "local"  #: return control to the front panel (inferred)
-CMD_TANK = "tank"  #: select resonant frequency, kHz (inferred)
-CMD_TANKS = "tanks"  #: list resonant frequencies, kHz (inferred)
-ERROR_CODES = {
-    1: "unknown command",
-    2: "missing or malformed argument",
-    3: "argument out of range",
-    4: "control is not from RS-485 (send 'remote' first)",
-    5: "refused while heating",
-    6: "interlock fault latched (coolant flow / over-temperature / power alarm)",
-}
-ERR_INTERLOCK = 6
-RETRY_CODES = frozenset({1, 2})  #: refusals a query is retried after (frame garbled in transit)
+TERMINATOR = b"\r"  #: ends every frame sent to the generator (manual; ISIS OutTerminator)
+REPLY_TERMINATOR = b"\r\n"  #: ISIS: replies are <CR><LF>payload<CR><LF>
+BROADCAST_ADDRESS = 0  #: manual: address 0 reaches all units
+CMD_SYSID, CMD_RDATA, CMD_STAT = "SYSID", "RDATA", "STAT"  #: ISIS protocol file
+# --- Protocol details not in any source (model; correct against hardware) -------------
+CMD_HEAT_ON = "hon"  #: heat on (the manual's page shows only ``hoff``)
+CMD_FAULTS = "faults"  #: latched fault bitmask query
+CMD_RESET = "reset"  #: clear latched faults whose cause is gone
+CMD_TANK = "tank"  #: select a resonant frequency, kHz (switchable capacitor bank)
+SETPOINT_TOLERANCE_A = 0.06  #: RDATA shows the setpoint to 0.1 A
+FREQUENCY_TOLERANCE = 0.01  #: relative: RDATA shows whole kHz
+
+
+@dataclass(frozen=True)
+class EasyHeatStat:
+    """``STAT`` line (ISIS field order).  Units: V, s, W, C, C."""
+
+    mains_V: float
+    total_time_s: float
+    max_power_W: float
+    max_heatsink_C: float
+    max_enclosure_C: float
 
 
 def _num(value: float, decimals: int) -> str:
@@ -87,9 +84,8 @@ class AmbrellEasyHeat:
     clock:
         the bench clock, used for waits (default ``WallClock``).
     retries:
-        how many times a query or ``hoff`` is repeated after a timeout, an unparsable
-        reply or ``ERR,1``/``ERR,2`` (a frame garbled on the line); ``hon`` and
-        setpoints are never repeated.
+        how many times a query or ``hoff`` is repeated after a timeout or an unparsable
+        reply; ``hon`` and setpoints are never repeated.
     """
 
     kind = "amf"
@@ -118,6 +114,7 @@ class AmbrellEasyHeat:
         self.retries = int(retries)
         self.retried = 0  #: exchanges repeated so far
         self._last_status: tuple[float, AMFStatus] | None = None  # (clock time, status)
+        self._max_current_A: float | None = None
 
     def __repr__(self) -> str:
         return f"<AmbrellEasyHeat unit {self.unit_address} at {self.transport.address}>"
@@ -140,35 +137,22 @@ class AmbrellEasyHeat:
         except UnicodeDecodeError as exc:
             raise InstrumentError(f"{self._where(frame)}: non-ASCII reply {raw!r}") from exc
 
-    def _fields(self, line: str, frame: bytes) -> list[str]:
-        """Split a reply line, check its address, raise on ``ERR,<code>``."""
-        fields = line.split(",")
-        if fields[0].strip() != str(self.unit_address) or len(fields) < 2:
-            raise InstrumentError(f"{self._where(frame)}: unexpected reply {line!r}")
-        if fields[1].upper() == ERR:
-            code = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else -1
-            meaning = ERROR_CODES.get(code, "unknown error code")
-            cls = InterlockError if code == ERR_INTERLOCK else InstrumentError
-            exc = cls(f"{self._where(frame)} refused: {line!r} ({meaning})")
-            exc.code = code
-            raise exc
-        return fields[1:]
-
-    def exchange(self, command: str, argument: str | None = None) -> list[str]:
-        """Send one frame and return the reply's fields after the address."""
-        frame = self._frame(command, argument)
+    def send(self, command: str, argument: str | None = None, address: int | None = None) -> None:
+        """Send one frame that gets no reply (a setting, or any broadcast)."""
+        frame = self._frame(command, argument, address)
         with self.transport.lock:
-            self._last_status = None  # any exchange may change or follow a change
+            self._last_status = None  # any setting may change the status
             self.transport.discard_input()
             self.transport.write(frame)
-            return self._fields(self._read_line(frame), frame)
 
-    def command(self, command: str, argument: str | None = None) -> None:
-        """Send a set command and check its ``OK`` acknowledgement."""
-        fields = self.exchange(command, argument)
-        if [f.upper() for f in fields] != [ACK]:
-            frame = self._frame(command, argument)
-            raise InstrumentError(f"{self._where(frame)}: expected OK, got {fields!r}")
+    def query(self, command: str) -> str:
+        """Send one frame and return the reply's payload (the line after <CR><LF>)."""
+        frame = self._frame(command)
+        with self.transport.lock:
+            self.transport.discard_input()
+            self.transport.write(frame)
+            first = self._read_line(frame)
+            return first if first else self._read_line(frame)
 
     def _retrying(self, once):
         """Run an idempotent exchange (query or ``hoff``) with the retry policy."""
@@ -176,63 +160,99 @@ class AmbrellEasyHeat:
         def retried(exc: Exception) -> None:
             self.retried += 1
 
-        return with_retries(
-            once,
-            retries=self.retries,
-            transport=self.transport,
-            codes=RETRY_CODES,
-            on_retry=retried,
-        )
+        return with_retries(once, retries=self.retries, transport=self.transport, on_retry=retried)
+
+    def _numbers(self, command: str, count: int) -> list[float]:
+        frame = self._frame(command)
+        fields = self.query(command).split(",")
+        if len(fields) != count:
+            raise InstrumentError(
+                f"{self._where(frame)}: expected {count} comma-separated values, got {fields!r}"
+            )
+        return [_parse_float(f, frame, self) for f in fields]
 
     def _query_number(self, command: str) -> float:
-        def once():
-            fields = self.exchange(command)
-            frame = self._frame(command)
-            if len(fields) != 1:
-                raise InstrumentError(f"{self._where(frame)}: expected one value, got {fields!r}")
-            return _parse_float(fields[0], frame, self)
+        return self._retrying(lambda: self._numbers(command, 1)[0])
 
-        return self._retrying(once)
+    # -- identity and unit status (ISIS) ------------------------------------------------
+    def system_id(self) -> int:
+        """``SYSID``: the unit's system id."""
+        value = self._query_number(CMD_SYSID)
+        if value != int(value):
+            raise InstrumentError(f"{self._where(self._frame(CMD_SYSID))}: id {value!r}")
+        return int(value)
+
+    def unit_status(self) -> EasyHeatStat:
+        """``STAT``: mains voltage, total time and the recorded maxima."""
+        return EasyHeatStat(*self._retrying(lambda: self._numbers(CMD_STAT, 5)))
+
+    def temperature(self) -> float:
+        """``temp``: heat-sink temperature, C (meaning: model, see module docstring)."""
+        return self._query_number("temp")
 
     # -- control location -------------------------------------------------------------
     def take_control(self) -> None:
-        """Make RS-485 the control location (needed by amps, %amps, hon, tank)."""
-        self.command(CMD_REMOTE)
-
-    def release_control(self) -> None:
-        """Return control to the front panel."""
-        self.command(CMD_LOCAL)
+        """Nothing to send: the control location (front panel or RS-485) is a setting
+        made on the unit.  ``set_current`` reads its setpoint back and says when the
+        unit ignored it."""
 
     # -- setpoints --------------------------------------------------------------------
     def set_current(self, current_A: float) -> None:
-        """``amps,<A>``: tank current setpoint, A (0 to ``max_current()``, 0.01 A)."""
+        """``amps,<A>``: tank current setpoint, A (0.01 A), confirmed with ``RDATA``."""
         _check_range("current (A)", current_A, 0.0, math.inf)
-        self.command("amps", _num(current_A, 2))
+        text = _num(current_A, 2)
+        self.send("amps", text)
+        self._confirm_setpoint(float(text), self._frame("amps", text))
 
     def set_current_percent(self, percent: float) -> None:
-        """``%amps,<pct>``: setpoint as a percentage of the maximum current (0-100)."""
+        """``%amps,<pct>``: setpoint as a percentage of ``maxamps`` (0-100), confirmed."""
         _check_range("current percentage", percent, 0.0, 100.0)
-        self.command("%amps", _num(percent, 0))
+        if self._max_current_A is None:
+            self._max_current_A = self.max_current()
+        text = _num(percent, 0)
+        self.send("%amps", text)
+        expected = round(float(text) / 100 * self._max_current_A, 2)
+        self._confirm_setpoint(expected, self._frame("%amps", text))
+
+    def _confirm_setpoint(self, expected_A: float, frame: bytes) -> None:
+        st = self.read_status_line()
+        if abs(st.setpoint_A - expected_A) > SETPOINT_TOLERANCE_A:
+            raise InstrumentError(
+                f"{self._where(frame)}: the unit ignored the setpoint (RDATA reads "
+                f"{st.setpoint_A:g} A): is its control location RS-485, and %amps enabled "
+                "in its configuration menu?"
+            )
 
     def max_current(self) -> float:
         """``maxamps``: the largest current setpoint the unit accepts, A."""
-        return self._query_number("maxamps")
+        value = self._query_number("maxamps")
+        self._max_current_A = value
+        return value
 
     def set_frequency(self, frequency_Hz: float) -> None:
-        """``tank,<kHz>``: select one of the resonant frequencies (refused while heating)."""
-        _check_range("frequency (Hz)", frequency_Hz, 1.0, math.inf)
-        self.command(CMD_TANK, _num(frequency_Hz / 1e3, 1))
+        """Make ``frequency_Hz`` the working frequency.
 
-    def frequencies(self) -> tuple[float, ...]:
-        """``tanks``: the resonant frequencies the capacitor bank offers, Hz."""
-        frame = self._frame(CMD_TANKS)
-        return self._retrying(
-            lambda: tuple(_parse_float(f, frame, self) * 1e3 for f in self.exchange(CMD_TANKS))
-        )
+        Nothing is sent if ``RDATA`` already shows it; otherwise ``tank,<kHz>`` (model:
+        a switchable capacitor bank) and a read-back.  A unit whose workhead has one
+        tank circuit raises ``InstrumentError`` naming the frequency it has.
+        """
+        _check_range("frequency (Hz)", frequency_Hz, 1.0, math.inf)
+        if _same_frequency(self.read_status_line().frequency_Hz, frequency_Hz):
+            return
+        text = _num(frequency_Hz / 1e3, 1)
+        self.send(CMD_TANK, text)
+        now = self.read_status_line().frequency_Hz
+        if not _same_frequency(now, frequency_Hz):
+            raise InstrumentError(
+                f"{self._where(self._frame(CMD_TANK, text))}: the unit runs at "
+                f"{now / 1e3:g} kHz, not {frequency_Hz / 1e3:g} kHz (refused while heating; "
+                "a single-tank workhead needs other capacitors)"
+            )
 
     # -- heat -------------------------------------------------------------------------
     def heat_on(self) -> None:
-        """``hon``; refused with ``InterlockError`` (nothing sent) if a fault is latched."""
+        """``hon``, confirmed with ``RDATA``; ``InterlockError`` (nothing sent) if a fault
+        is latched, or if heat does not come on because one is."""
         with self.transport.lock:
             faults = self.faults()
             if faults:
@@ -241,63 +261,80 @@ class AmbrellEasyHeat:
                     f"refused, faults latched: {', '.join(faults.names)}; fix the cause, "
                     "then clear_faults()"
                 )
-            self.command(CMD_HEAT_ON)
+            self.send(CMD_HEAT_ON)
+            if self.read_status_line().heating:
+                return
+            faults = self.faults()
+        cls = InterlockError if faults else InstrumentError
+        why = f"faults latched: {', '.join(faults.names)}" if faults else "no fault latched"
+        raise cls(
+            f"{self._where(self._frame(CMD_HEAT_ON))}: heat did not come on ({why}); is the "
+            "control location RS-485?"
+        )
 
     def heat_off(self, broadcast: bool = False) -> None:
-        """``hoff``.  ``broadcast=True`` sends ``0,hoff`` to every unit on the bus: it is
-        not answered, so confirm with ``status()``."""
-        if not broadcast:
-            self._retrying(lambda: self.command("hoff"))
+        """``hoff``, confirmed with ``RDATA`` (repeated until confirmed).
+        ``broadcast=True`` sends ``0,hoff`` to every unit on the bus: no unit replies,
+        so confirm with ``status()``."""
+        if broadcast:
+            self.send("hoff", address=BROADCAST_ADDRESS)
             return
-        with self.transport.lock:
-            self.transport.discard_input()
-            self.transport.write(self._frame("hoff", address=BROADCAST_ADDRESS))
+
+        def once() -> None:
+            self.send("hoff")
+            if self._rdata_once().heating:
+                raise InstrumentError(f"{self._where(self._frame('hoff'))}: still heating")
+
+        self._retrying(once)
 
     def emergency_off(self) -> None:
         """Heat off by every means (for a safety monitor): ``hoff`` (retried), else the
-        broadcast ``0,hoff``; then confirm with ``stat``.
+        broadcast ``0,hoff``; then confirm with ``RDATA``.
 
         Raises ``InstrumentError`` (listing what failed) if heat is not confirmed off.
         """
         problems = []
         try:
             self.heat_off()
+            return
         except LabctlError as exc:
             problems.append(str(exc))
-            try:
-                self.heat_off(broadcast=True)
-            except LabctlError as exc2:
-                problems.append(f"broadcast: {exc2}")
         try:
+            self.heat_off(broadcast=True)
             if not self.read_status_line().heating:
                 return
-            problems.append("the status line still reads heating")
+            problems.append("RDATA still reads heating after the broadcast")
         except LabctlError as exc:
-            problems.append(f"cannot confirm: {exc}")
+            problems.append(f"broadcast: {exc}")
         raise InstrumentError(
             f"EASYHEAT unit {self.unit_address} at {self.transport.address}: heat not "
             "confirmed off: " + "; ".join(problems)
         )
 
-    # -- power-window alarm -----------------------------------------------------------
+    def set_timer(self, seconds: float) -> None:
+        """``timer,<s>``: heat cycle length, s (0: unlimited; meaning: model)."""
+        _check_range("timer (s)", seconds, 0.0, 99999.0)
+        self.send("timer", _num(seconds, 1))
+
+    # -- power-window alarm (manual; no read-back exists) ------------------------------
     def set_alarm_min(self, power_W: float) -> None:
         """``almin,<W>``: lower bound of the power window, W (integer)."""
         _check_range("alarm minimum (W)", power_W, 0.0, math.inf)
-        self.command("almin", _num(power_W, 0))
+        self.send("almin", _num(power_W, 0))
 
     def set_alarm_max(self, power_W: float) -> None:
         """``almax,<W>``: upper bound of the power window, W (integer)."""
         _check_range("alarm maximum (W)", power_W, 0.0, math.inf)
-        self.command("almax", _num(power_W, 0))
+        self.send("almax", _num(power_W, 0))
 
     def set_alarm_delay(self, delay_s: float) -> None:
         """``aldelay,<s>``: how long power may be outside the window, s (0.01 s)."""
         _check_range("alarm delay (s)", delay_s, 0.0, math.inf)
-        self.command("aldelay", _num(delay_s, 2))
+        self.send("aldelay", _num(delay_s, 2))
 
     def set_alarm_enabled(self, enabled: bool) -> None:
         """``alon`` / ``aloff``."""
-        self.command("alon" if enabled else "aloff")
+        self.send("alon" if enabled else "aloff")
 
     def set_power_window(
         self, min_W: float, max_W: float, delay_s: float, enabled: bool = True
@@ -312,39 +349,36 @@ class AmbrellEasyHeat:
 
     # -- status -----------------------------------------------------------------------
     def read_status_line(self) -> AMFStatus:
-        """``stat`` alone (faults left at ``NONE``)."""
-        return self._retrying(self._status_line_once)
+        """``RDATA`` alone (faults left at ``NONE``)."""
+        return self._retrying(self._rdata_once)
 
-    def _status_line_once(self) -> AMFStatus:
-        frame = self._frame(CMD_STATUS)
-        fields = self.exchange(CMD_STATUS)
-        if len(fields) != 7 or fields[0] not in ("0", "1"):
-            raise InstrumentError(f"{self._where(frame)}: malformed status line {fields!r}")
-        v = [_parse_float(f, frame, self) for f in fields[1:]]
+    def _rdata_once(self) -> AMFStatus:
+        frame = self._frame(CMD_RDATA)
+        fields = self.query(CMD_RDATA).split(",")
+        if len(fields) != 8 or fields[1] not in ("0", "1"):
+            raise InstrumentError(f"{self._where(frame)}: malformed RDATA line {fields!r}")
+        if fields[0] != str(self.unit_address):
+            raise InstrumentError(f"{self._where(frame)}: RDATA from address {fields[0]!r}")
+        v = [_parse_float(f, frame, self) for f in fields[2:]]
         return AMFStatus(
-            heating=fields[0] == "1",
+            heating=fields[1] == "1",
             setpoint_A=v[0],
             current_A=v[1],
             power_W=v[2],
             frequency_Hz=v[3] * 1e3,
-            timer_s=v[4],
-            counter=int(v[5]),
+            timer_s=v[5] / 1e3,
+            countdown_s=v[4] / 1e3,
         )
 
     def faults(self) -> AMFFault:
-        """``faults``: the latched interlock faults."""
-
-        def once():
-            frame = self._frame(CMD_FAULTS)
-            fields = self.exchange(CMD_FAULTS)
-            if len(fields) != 1 or not fields[0].isdigit():
-                raise InstrumentError(f"{self._where(frame)}: malformed fault reply {fields!r}")
-            return AMFFault(int(fields[0]) & 0xFF)
-
-        return self._retrying(once)
+        """``faults`` (model): the latched interlock faults."""
+        value = self._query_number(CMD_FAULTS)
+        if value != int(value) or value < 0:
+            raise InstrumentError(f"{self._where(self._frame(CMD_FAULTS))}: fault bits {value!r}")
+        return AMFFault(int(value) & 0xFF)
 
     def status(self) -> AMFStatus:
-        """Status line and latched faults, read back to back.
+        """``RDATA`` and latched faults, read back to back.
 
         Callers at the same clock instant with no exchange in between (the safety
         monitor, then a plan, on a lockstep clock) share one reading: no time passed.
@@ -355,7 +389,6 @@ class AmbrellEasyHeat:
             if last is not None and last[0] == now:
                 return last[1]
             st = self.read_status_line()
-            faults = self.faults()
             status = AMFStatus(
                 st.heating,
                 st.setpoint_A,
@@ -363,42 +396,43 @@ class AmbrellEasyHeat:
                 st.power_W,
                 st.frequency_Hz,
                 st.timer_s,
-                st.counter,
-                faults,
+                st.countdown_s,
+                self.faults(),
             )
             self._last_status = (now, status)
         return status
 
     def clear_faults(self) -> AMFFault:
-        """``reset``; returns the faults still latched (their cause is still present)."""
+        """``reset`` (model); returns the faults still latched (their cause is present)."""
         with self.transport.lock:
-            self.command(CMD_RESET)
+            self.send(CMD_RESET)
             return self.faults()
 
     def help(self) -> list[str]:
-        """``?``: the unit's command list, one entry per line."""
+        """``?``: the unit's command list, one entry per line (read until the line is
+        quiet)."""
         frame = self._frame("?")
-        lines: list[str] = []
         with self.transport.lock:
-            self.transport.discard_input()
-            self.transport.write(frame)
-            while True:
-                line = self._read_line(frame)
-                if line.upper() == f"{self.unit_address},{ACK}":
-                    return lines
-                if line.upper().startswith(f"{self.unit_address},{ERR},"):
-                    self._fields(line, frame)
-                lines.append(line)
-                if len(lines) > 200:
-                    raise InstrumentError(f"{self._where(frame)}: command list never ended")
+            first = self.query("?")
+            rest = bytearray()
+            while len(rest) < 65536:
+                chunk = self.transport.read_some(timeout=0.2)
+                if not chunk:
+                    break
+                rest.extend(chunk)
+        text = first + "\r\n" + rest.decode("ascii", errors="replace")
+        lines = [line for line in text.split("\r\n") if line.strip()]
+        if not lines:
+            raise InstrumentError(f"{self._where(frame)}: empty command list")
+        return lines
 
     def wait_for_current(
         self, tolerance_A: float = 5.0, timeout_s: float = 30.0, poll_s: float = 0.1
     ) -> AMFStatus:
         """Wait (clock time) until the current is within ``tolerance_A`` of the setpoint.
 
-        Polls the status line (``stat``) alone; the latched faults are read only if heat
-        went off meanwhile, to say why: that raises ``InterlockError``.  Raises
+        Polls ``RDATA`` alone; the latched faults are read only if heat went off
+        meanwhile, to say why: that raises ``InterlockError``.  Raises
         ``InstrumentError`` on timeout.  Returns the last status line (faults unread).
         """
         last: list[AMFStatus] = []
@@ -424,6 +458,10 @@ class AmbrellEasyHeat:
                 f"{st.current_A:g} A did not reach {st.setpoint_A:g} A within {timeout_s:g} s"
             )
         return st
+
+
+def _same_frequency(a_Hz: float, b_Hz: float) -> bool:
+    return abs(a_Hz - b_Hz) <= FREQUENCY_TOLERANCE * max(a_Hz, b_Hz)
 
 
 def _parse_float(text: str, frame: bytes, driver: AmbrellEasyHeat) -> float:

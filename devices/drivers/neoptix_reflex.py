@@ -1,27 +1,35 @@
 """Neoptix ReFlex / Omega FOB10x fiber-optic (GaAs) thermometer: RS-232 ASCII driver.
 
-From the FOB100 manual (section 5, "RS-232 commands"): every command ends with CR;
-characters are not echoed; a successful command ends with the prompt ``*``, a failed
-one with ``Errx`` instead, and the host must send nothing before either arrives.  On a
-1-channel model the channel index is omitted.  Reply framing for each command used
-here (``<CR>`` = ``\\r``; nothing follows the prompt)::
+Sources: the Omega FOB100 manual, sections 5.2-5.4, and the Omega HHTFO user's guide,
+sections 6.2-6.3 (OEM Neoptix units, the ReFlex command set); drmittelstein's
+thermal_control (MATLAB against a real ReFlex) reads the first line of ``t`` and finds
+the unit by ``ReFlex`` in the first line of ``i``.  Every command
+ends with CR; characters are not echoed; a successful command ends with the prompt
+``*``, a failed one with ``Errx`` instead, and the host must send nothing before either
+arrives.  On a 1-channel model the channel index is omitted.  A single argument follows
+the command letter (``t4``, ``ta+``, ``uc``); a second one is separated by a blank, as
+the manual's text and example show (``f2 27.0``; its table prints ``f[i;j]``).
+Reply framing for each command used here (``<CR>`` = ``\\r``; nothing follows the
+prompt)::
 
-    t        +24.3<CR>+24.5<CR>---.-<CR>+24.4<CR>*   one line per ENABLED channel
+    t        +24.3<CR>+24.5<CR>---.-<CR>+24.4<CR>*   one line per channel (manual)
     t2       +24.5<CR>*                             (1-channel model: t)
     ta+/ta-  *      then, while on: C:2;T: +24.5<CR> (any time, between replies too)
-    e1;2;-3;4  *    enable 1, 2, 4; disable 3       (not on 1-channel models)
+    e1 2 -3 4  *    enable 1, 2, 4; disable 3       (not on 1-channel models)
     q+/q-    *      fast / slow (slow = mean of the last 4 readings)
-    u c/u f  *      units of every temperature sent or received
+    uc/uf    *      units of every temperature sent or received
     b        b:32.2<CR>*                            enclosure temperature
-    i        <Key>: <value><CR>...*                 identity/status (see below)
+    i        Model: FOB100<CR>...<CR>*              identity, status, channel table
     y        CH1: power:2.61, lamp attenuation: 250, CCD time: 50ms (fixed)<CR>...*
     f2 27.0  *      force channel 2 to read 27.0 (1-channel: f 27.0); f2 alone resets
+    h        help lines, *;  l+/l-, p+/p-, o<i>, s<i> <j>, z<i> <j>: *
 
-``---.-`` is a channel without a valid reading (no probe, broken fiber, out of range).
-A probe power of 0.3-1.1 means no probe is detected on that channel.
+``---.-`` is a channel without a valid reading (not enabled, no probe, broken fiber,
+out of range).  A probe power of 0.3-1.1 means no probe is detected on that channel.
+``Err1`` is also the answer during the warm-up after power-on: queries are retried.
 
 The driver always works in degrees Celsius: :meth:`NeoptixReflex.initialize` sends
-``u c``; if someone selects Fahrenheit (for the front display) with :meth:`set_units`,
+``uc``; if someone selects Fahrenheit (for the front display) with :meth:`set_units`,
 readings are converted back to C and force values sent in F.
 
 Protocol details the manual leaves open are decided in the block below, so they can be
@@ -43,7 +51,14 @@ from labctl.core.errors import ConfigError, InstrumentError, LimitError, Transpo
 from labctl.core.transport import Transport
 from labctl.devices.drivers._resilience import with_retries
 
-__all__ = ["NeoptixReflex", "ReflexError", "StreamReading", "ERROR_CODES", "MAX_OFFSET_C"]
+__all__ = [
+    "NeoptixReflex",
+    "ReflexError",
+    "StreamReading",
+    "ChannelInfo",
+    "ERROR_CODES",
+    "MAX_OFFSET_C",
+]
 
 # --- Protocol details not in the manual (decided here; correct against hardware) -------
 TERMINATOR = b"\r"  #: ends every command and every reply line (manual)
@@ -54,20 +69,23 @@ VALUE_RE = re.compile(r"[+-]?\d{1,4}\.\d")  #: ``+24.3``, ``-5.0``, ``+102.4``
 STREAM_RE = re.compile(r"C:(\d);T: ?([+-]?\d{1,4}\.\d|---\.-)")  #: ``C:2;T: +24.5``
 ENCLOSURE_RE = re.compile(r"b:\s*([+-]?\d{1,4}\.\d)")  #: ``b:32.2``
 POWER_RE = re.compile(r"CH(\d): power:\s*(\d+(?:\.\d+)?)")  #: ``CH1: power:2.61, ...``
-#: ``i`` reply: ``Key: value`` lines; per channel ``CH1: Enabled: Yes, Offset: +0.0``
-#: (offset in the current units; the manual prints a table, its layout is unknown).
-CHANNEL_INFO_RE = re.compile(r"CH(\d): Enabled: (Yes|No), Offset: ([+-]?\d{1,4}\.\d)")
+#: ``i`` reply (manual): ``Key: value`` lines, then the table header ``Channel Zero Span
+#: Enabled Temperature offset`` and one row per channel, ``1 -100.0 350.0 Yes +0000.0``
+#: (offset in the current units); the column separator is not printed: any blanks.
+TABLE_HEADER = "Channel"
+CHANNEL_ROW_RE = re.compile(
+    r"\s*(\d)\s+([+-]?\d+\.\d)\s+([+-]?\d+\.\d)\s+(Yes|No)\s+([+-]?\d+\.\d)\s*"
+)
 SCAN_RATE_KEY = "Scanning rate"  #: ``Scanning rate: Fast`` / ``Slow`` in the ``i`` reply
 NO_PROBE_POWER = (0.3, 1.1)  #: probe power range meaning "no probe detected" (manual)
 MAX_OFFSET_C = 5.0  #: largest calibration offset the ``f`` command accepts, C
 ERROR_CODES = {
-    1: "unknown command",  # also what a command garbled on the line gets
+    1: "unknown command, or warming up after power-on (manual)",  # also a garbled command
     2: "invalid argument (channel index, number or range)",
     3: "command not available on this model",
-    4: "channel is disabled",
     5: "no valid reading to force",
 }
-RETRY_CODES = frozenset({1})  #: refusals a query is retried after (garbled in transit)
+RETRY_CODES = frozenset({1})  #: refusals a query is retried after (warm-up, garbled)
 # ----------------------------------------------------------------------------------------
 
 
@@ -78,6 +96,16 @@ class ReflexError(InstrumentError):
         super().__init__(message)
         self.code = code
         self.command = command
+
+
+class ChannelInfo(NamedTuple):
+    """One row of the ``i`` table: analog zero and span, enabled, offset (units of
+    the instrument's ``u`` setting)."""
+
+    zero: float
+    span: float
+    enabled: bool
+    offset: float
 
 
 class StreamReading(NamedTuple):
@@ -169,26 +197,26 @@ class NeoptixReflex:
 
     # -- commands -------------------------------------------------------------------
     def initialize(self) -> None:
-        """Bring the instrument to a known state: stream off (``ta-``), Celsius (``u c``)."""
+        """Bring the instrument to a known state: stream off (``ta-``), Celsius (``uc``)."""
         self.stop_stream()
         self.set_units("c")
 
     def read_all(self) -> list[float | None]:
-        """``t``: one reading per enabled channel, in channel order (C, None = ``---.-``)."""
+        """``t``: one reading per channel, in channel order (C; None = ``---.-``, which
+        includes every channel that is not enabled)."""
 
         def once():
-            lines = self._exchange("t")
+            lines = self._exchange("t", nlines=self.channels)
             return [self._temperature(line, "t", lines) for line in lines]
 
         return self._query(once)
 
     def read_temperatures(self) -> dict[int, float | None]:
-        """``t`` mapped to channel numbers: ``{channel: C or None}`` for enabled channels.
+        """``t`` mapped to channel numbers: ``{channel: C or None}`` for the channels the
+        driver knows to be enabled (``set_enabled_channels``, ``enabled_channels``).
 
-        If the number of lines does not match the enabled channels the driver knows of
-        (changed at the front panel), the enabled set is read again with ``i``.  Callers
-        at the same clock instant (the safety monitor and a plan, on a lockstep clock)
-        share one query: no time passed, so the instrument has nothing new to report.
+        Callers at the same clock instant (the safety monitor and a plan, on a lockstep
+        clock) share one query: no time passed, so the instrument has nothing new.
         """
         now = self.clock.now()
         last = self._last_read
@@ -196,20 +224,13 @@ class NeoptixReflex:
             return dict(last[1])
         self._last_read = None
         values = self.read_all()
-        if len(values) != len(self._enabled):
-            known = self._enabled
-            self.enabled_channels()
-            if len(values) != len(self._enabled):
-                raise InstrumentError(
-                    f"{self.transport.address}: 't' returned {len(values)} readings but "
-                    f"channels {list(known)} are enabled (instrument says {list(self._enabled)})"
-                )
-        result = dict(zip(self._enabled, values, strict=True))
+        result = {ch: values[ch - 1] for ch in self._enabled}
         self._last_read = (now, result)
         return dict(result)
 
     def read_channel(self, channel: int) -> float | None:
-        """``t<i>`` (``t`` on a 1-channel model): one channel's reading, C or None."""
+        """``t<i>`` (``t`` on a 1-channel model): one channel's reading, C or None
+        (``---.-``: not enabled, or no valid reading)."""
         cmd = "t" + self._index(channel)
 
         def once():
@@ -243,19 +264,19 @@ class NeoptixReflex:
             return out
 
     def set_enabled_channels(self, channels: Iterable[int]) -> None:
-        """``e1;2;-3;4``: scan only ``channels`` (1-channel model: only channel 1, no command)."""
+        """``e1 2 -3 4``: scan only ``channels`` (1-channel model: only channel 1, no command)."""
         wanted = sorted({self._check_channel(c) for c in channels})
         if not wanted:
             raise ValueError("at least one channel must stay enabled")
         if self.channels == 1:
             return
-        args = ";".join(str(c) if c in wanted else f"-{c}" for c in range(1, self.channels + 1))
+        args = " ".join(str(c) if c in wanted else f"-{c}" for c in range(1, self.channels + 1))
         self._exchange("e" + args, nlines=0)
         self._enabled = tuple(wanted)
 
     def enabled_channels(self) -> tuple[int, ...]:
         """Channels the instrument scans, from the ``i`` reply (also resynchronises ``t``)."""
-        self._enabled = tuple(ch for ch, (on, _) in self._channel_info().items() if on)
+        self._enabled = tuple(ch for ch, row in self.channel_table().items() if row.enabled)
         return self._enabled
 
     def set_fast(self, fast: bool) -> None:
@@ -279,11 +300,11 @@ class NeoptixReflex:
         return rate
 
     def set_units(self, units: str) -> None:
-        """``u c`` or ``u f``; readings returned by this driver stay in Celsius."""
+        """``uc`` or ``uf``; readings returned by this driver stay in Celsius."""
         units = units.strip().lower()
         if units not in ("c", "f"):
             raise ValueError(f"units must be 'c' or 'f', not {units!r}")
-        self._exchange(f"u {units}", nlines=0)
+        self._exchange(f"u{units}", nlines=0)
         self.units = units
 
     def enclosure_temperature(self) -> float:
@@ -299,24 +320,77 @@ class NeoptixReflex:
         return self._query(once)
 
     def identity(self) -> dict[str, str]:
-        """``i``: identity and status lines as ``{key: value}`` (model, serial, ...)."""
+        """``i``: the identity and status lines as ``{key: value}`` (Model, Serial,
+        Scanning rate, ...); the channel table is :meth:`channel_table`."""
+        return self._query(lambda: self._info()[0])
 
-        def once():
-            lines = self._exchange("i")
-            info: dict[str, str] = {}
-            for raw in lines:
-                key, sep, value = raw.decode("ascii", "replace").partition(":")
+    def channel_table(self) -> dict[int, ChannelInfo]:
+        """``i``: the channel table, ``{channel: ChannelInfo}``."""
+        return self._query(lambda: self._info()[1])
+
+    def _info(self) -> tuple[dict[str, str], dict[int, ChannelInfo]]:
+        lines = self._exchange("i")
+        info: dict[str, str] = {}
+        table: dict[int, ChannelInfo] = {}
+        rows = None
+        for raw in lines:
+            text = raw.decode("ascii", "replace")
+            if rows is None and text.strip().startswith(TABLE_HEADER):
+                rows = table
+                continue
+            if rows is None:
+                key, sep, value = text.partition(":")
                 if not sep:
                     raise self._unparsable("i", lines)
                 info[key.strip()] = value.strip()
-            return info
-
-        return self._query(once)
+                continue
+            m = CHANNEL_ROW_RE.fullmatch(text)
+            if m is None:
+                raise self._unparsable("i", lines)
+            zero, span, offset = (float(m.group(k)) for k in (2, 3, 5))
+            table[int(m.group(1))] = ChannelInfo(zero, span, m.group(4) == "Yes", offset)
+        if sorted(table) != list(range(1, self.channels + 1)):
+            raise InstrumentError(
+                f"{self.transport.address}: the 'i' reply does not list "
+                f"channels 1..{self.channels}: {b''.join(line + TERMINATOR for line in lines)!r}"
+            )
+        return info, table
 
     def offsets_C(self) -> dict[int, float]:
         """Calibration offset applied to each channel by ``f`` (C), from ``i``."""
         scale = 1.8 if self.units == "f" else 1.0
-        return {ch: off / scale for ch, (_, off) in self._channel_info().items()}
+        return {ch: row.offset / scale for ch, row in self.channel_table().items()}
+
+    def help_lines(self) -> list[str]:
+        """``h``: the help screen, one command per line."""
+        return self._query(lambda: [raw.decode("ascii", "replace") for raw in self._exchange("h")])
+
+    def lock_keypad(self, locked: bool) -> None:
+        """``l+`` (lock the front keypad) or ``l-`` (unlock)."""
+        self._exchange("l+" if locked else "l-", nlines=0)
+
+    def set_sleep(self, asleep: bool) -> None:
+        """``p+``: sleep, a scan only on ``t``/``t<i>``; ``p-``: continuous scanning."""
+        self._exchange("p+" if asleep else "p-", nlines=0)
+
+    def set_analog_on_error(self, mode: int) -> None:
+        """``o<i>``: analog output on a probe problem, 0 toggle, 1 max, 2 min."""
+        if mode not in (0, 1, 2):
+            raise ValueError(f"analog-on-error mode must be 0, 1 or 2, not {mode!r}")
+        self._exchange(f"o{mode}", nlines=0)
+
+    def set_analog_span(self, channel: int, span: float) -> None:
+        """``s[i j]``: analog output span of ``channel``, 1.0-1000.0 (instrument units)."""
+        self._analog("s", channel, span, 1.0, 1000.0)
+
+    def set_analog_zero(self, channel: int, zero: float) -> None:
+        """``z[i j]``: temperature of the analog zero, -100.0-1000.0 (instrument units)."""
+        self._analog("z", channel, zero, -100.0, 1000.0)
+
+    def _analog(self, letter: str, channel: int, value: float, low: float, high: float) -> None:
+        if not (isinstance(value, int | float) and low <= value <= high):
+            raise ValueError(f"{letter}{channel}: {value!r} outside [{low:g}, {high:g}]")
+        self._exchange(f"{letter}{self._index(channel)} {value:.1f}", nlines=0)
 
     def probe_power(self) -> dict[int, float]:
         """``y``: optical power returned by each channel's probe (arbitrary units)."""
@@ -411,20 +485,6 @@ class NeoptixReflex:
         return InstrumentError(
             f"{self.transport.address}: cannot parse the reply to {command!r}: {reply!r}"
         )
-
-    def _channel_info(self) -> dict[int, tuple[bool, float]]:
-        info = self.identity()
-        out: dict[int, tuple[bool, float]] = {}
-        for key, value in info.items():
-            m = CHANNEL_INFO_RE.fullmatch(f"{key}: {value}")
-            if m is not None:
-                out[int(m.group(1))] = (m.group(2) == "Yes", float(m.group(3)))
-        if sorted(out) != list(range(1, self.channels + 1)):
-            raise InstrumentError(
-                f"{self.transport.address}: the 'i' reply does not list "
-                f"channels 1..{self.channels}: {info!r}"
-            )
-        return out
 
     def _exchange(self, command: str, nlines: int | None = None) -> list[bytes]:
         """Send ``command`` + CR and return the reply lines before the prompt.

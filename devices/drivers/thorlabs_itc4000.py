@@ -67,6 +67,11 @@ STATUS_FIELDS = (
 )
 _ERROR_REPLY = re.compile(r'\s*([+-]?\d+)\s*,\s*"(.*)"\s*')
 _MODES = {"CURR": "CURR", "CURRENT": "CURR", "POW": "POW", "POWER": "POW"}
+#: character settings: accepted spellings -> the short form the instrument replies with
+_TEC_MODES = {"TEMP": "TEMP", "TEMPERATURE": "TEMP", "CURR": "CURR", "CURRENT": "CURR"}
+_SHAPES = {"DC": "DC", "PULS": "PULS", "PULSE": "PULS"}
+_HOLDS = {"WIDT": "WIDT", "WIDTH": "WIDT", "DCYC": "DCYC", "DCYCLE": "DCYC"}
+_TRIGGERS = {"INT": "INT", "INTERNAL": "INT", "EXT": "EXT", "EXTERNAL": "EXT"}
 
 
 # --- reply parsers and argument formatters ---------------------------------------------
@@ -90,6 +95,27 @@ def _mode(reply: str) -> str:
 _PARSERS: dict[str, Callable[[str], object]] = {"float": _float, "bool": _bool}
 
 
+def _keyword(table: dict[str, str], what: str):
+    """Parser and formatter of a character setting (``TEMP``, ``PULS``, ...)."""
+
+    def parse(reply: str) -> str:
+        return table[reply.upper()]
+
+    def fmt(value) -> str:
+        try:
+            return table[str(value).upper()]
+        except KeyError:
+            raise ValueError(f"{what} must be one of {sorted(set(table.values()))}") from None
+
+    return parse, fmt
+
+
+def _seconds_arg(value: float) -> str:
+    if not float(value) >= 0:
+        raise ValueError(f"a time must be >= 0 s, not {value!r}")
+    return _number_arg(value)
+
+
 def _number_arg(value: float) -> str:
     value = float(value)
     if not math.isfinite(value):
@@ -101,6 +127,12 @@ def _current_arg(value: float) -> str:
     if not float(value) >= 0:
         raise ValueError(f"LD current must be >= 0 A, not {value!r}")
     return _number_arg(value)
+
+
+def _register_arg(value: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"a settings register is an integer >= 0, not {value!r}")
+    return str(value)
 
 
 def _onoff_arg(value: bool) -> str:
@@ -206,6 +238,28 @@ class ThorlabsITC4000:
     get_tec_setpoint_C, set_tec_setpoint_C = _setting(
         "SOUR2:TEMP", _float, _number_arg, "TEC temperature setpoint, C"
     )
+    get_tec_mode, set_tec_mode = _setting(
+        "SOUR2:FUNC", *_keyword(_TEC_MODES, "TEC mode"), "TEC mode, 'TEMP' or 'CURR'"
+    )
+    get_on_delay_s, set_on_delay_s = _setting(
+        "OUTP:DEL", _float, _seconds_arg, "delay from LD on to light, s"
+    )
+    get_shape, set_shape = _setting(
+        "SOUR:FUNC:SHAP", *_keyword(_SHAPES, "shape"), "output shape, 'DC' (CW) or 'PULS' (QCW)"
+    )
+    get_pulse_period_s, set_pulse_period_s = _setting(
+        "SOUR:PULS:PER", _float, _seconds_arg, "QCW pulse period, s"
+    )
+    get_pulse_width_s, set_pulse_width_s = _setting(
+        "SOUR:PULS:WIDT", _float, _seconds_arg, "QCW pulse width, s"
+    )
+    get_pulse_hold, set_pulse_hold = _setting(
+        "SOUR:PULS:HOLD", *_keyword(_HOLDS, "hold"), "what a period change keeps, 'WIDT' or 'DCYC'"
+    )
+    get_trigger_source, set_trigger_source = _setting(
+        "TRIG:SOUR", *_keyword(_TRIGGERS, "trigger"), "QCW trigger source, 'INT' or 'EXT'"
+    )
+    measure_voltage_V = _measurement("MEAS:VOLT?", _float, "LD voltage, V")
     measure_current_A = _measurement("MEAS:CURR?", _float, "LD current, A")
     get_tec_temperature_C = _measurement("MEAS:TEMP?", _float, "TEC temperature, C")
     measure_power_W = _measurement("MEAS:POW2?", _float, "monitor photodiode power, W")
@@ -347,6 +401,28 @@ class ThorlabsITC4000:
                 ) from None
 
         return self._retrying(once)
+
+    def save_settings(self, register: int) -> None:
+        """``*SAV <n>``: store the settings in memory ``register``."""
+        self._write(f"*SAV {_register_arg(register)}")
+
+    def recall_settings(self, register: int) -> None:
+        """``*RCL <n>``: restore the settings stored in ``register``."""
+        self._write(f"*RCL {_register_arg(register)}")
+
+    def configure_qcw(self, period_s: float, width_s: float, trigger: str = "INT") -> None:
+        """Pulsed (QCW) output: width, period, trigger source, then ``SOUR:FUNC:SHAP PULS``."""
+        if not 0 < float(width_s) <= float(period_s):
+            raise ValueError(f"pulse width {width_s!r} s must be in (0, period {period_s!r} s]")
+        self.set_pulse_hold("WIDT")
+        if float(period_s) >= self.get_pulse_width_s():
+            self.set_pulse_period_s(period_s)
+            self.set_pulse_width_s(width_s)
+        else:
+            self.set_pulse_width_s(width_s)
+            self.set_pulse_period_s(period_s)
+        self.set_trigger_source(trigger)
+        self.set_shape("PULS")
 
     def select_constant_current(self) -> None:
         """Put the controller in constant-current mode (if it is not already)."""

@@ -35,8 +35,10 @@ def _cmd_sim_serve(args) -> int:
     served = {
         name: (emu, config.devices[name].driver_cls.wire) for name, emu in twin.emulators.items()
     }
-    server = EmulatorServer(served, host=args.host)
+    server = EmulatorServer(served, host=args.host, traffic_log=args.traffic_log)
     addresses = server.addresses()
+    if args.visa == "hislip":
+        addresses.update(server.hislip_addresses())
     text = json.dumps(addresses, indent=2)
     if args.ports_file:
         tmp = Path(args.ports_file).with_suffix(".tmp")
@@ -272,6 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="virtual seconds per wall second (default: the bench's)",
+    )
+    serve.add_argument(
+        "--traffic-log", help="append every emulator's bytes in/out (bench-clock times) here"
+    )
+    serve.add_argument(
+        "--visa",
+        choices=("socket", "hislip"),
+        default="socket",
+        help="address listed for SCPI instruments: raw socket or HiSLIP (both are served)",
     )
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     serve.set_defaults(func=_cmd_sim_serve)

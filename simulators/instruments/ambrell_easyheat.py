@@ -1,11 +1,35 @@
 """Emulator of an Ambrell EASYHEAT induction heater driving a resonant AMF coil.
 
-Speaks the RS-485 ASCII protocol described in ``labctl.devices.drivers.ambrell_easyheat``
-(frames ``address,command,argument`` + CR; replies + CR LF; ``<addr>,OK`` /
-``<addr>,ERR,<code>``; broadcasts and frames for other addresses are not answered).
-The inferred details (command names ``hon``, ``stat``, ``faults``, ``reset``,
-``remote``/``local``, ``tank``/``tanks``, the error codes and fault bits) are
-repeated here on the instrument side, since an emulator never imports a driver.
+Protocol (RS-485 ASCII), as the sources show it:
+
+- frames ``address,command[,argument]`` + CR, no spaces, not case-sensitive; address
+  1-32, 0 broadcasts to every unit (EASYHEAT manual, "Command set");
+- replies are framed ``<CR><LF>payload<CR><LF>`` (the ISIS EPICS IOC reads a first,
+  empty line, then the payload; its lewis emulator sends the same);
+- ``SYSID`` -> system id; ``RDATA`` -> ``address,heat,setpoint A,tank A,power W,
+  frequency kHz,count-down timer ms,count-up timer ms`` (ISIS protocol file, example
+  ``1,1,280.0,280.0,1006,286,0,972``); ``STAT`` -> ``mains V,total time s,max power W,
+  max heat-sink C,max enclosure C`` (ISIS protocol file and emulator);
+- ``amps,#.##`` only while the control location is RS-485, ``%amps,#``, ``almin,#``,
+  ``almax,#``, ``aldelay,#.##``, ``alon``, ``aloff``, ``maxamps``, ``?`` and ``0,hoff``
+  (manual); ``maxamps`` answers a bare number (public client code reads it with
+  ``int()``); ``temp``, ``rtemp`` and ``timer,<s>`` are used by public client code.
+
+Model, not documented (correct against a real unit):
+
+- the control location (front panel or RS-485) is a setting of the unit, the option
+  ``control``; commands that need RS-485 are ignored otherwise;
+- set commands, broadcasts, unknown commands and frames for other addresses get no
+  reply (no source shows an acknowledgement or an error reply);
+- ``hon`` switches heat on (the manual's page shows only ``hoff``); ``faults`` answers
+  the latched interlock bitmask (1 coolant flow, 2 coil over-temperature, 4 capacitor
+  over-temperature, 8 power alarm), ``reset`` clears latched faults whose cause is gone;
+  ``tank,<kHz>`` selects a resonant frequency of a switchable capacitor bank (a real
+  unit's frequency is set by its workhead);
+- ``temp`` answers the heat-sink temperature, C, ``rtemp`` the same in 0.1 C counts;
+  heat-sink and enclosure temperatures rise linearly with the power drawn;
+- ``timer,<s>`` sets a heat cycle length (0: unlimited): heat goes off when the
+  count-down reaches 0; ``STAT``'s maxima are over the unit's life since power-on.
 
 Physics:
 
@@ -34,41 +58,44 @@ from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.base import LineEmulator
 from labctl.simulators.physics.world import SimWorld
 
-__all__ = ["AmbrellEasyHeatEmulator", "DEFAULT_COIL_CALIBRATION"]
+__all__ = ["AmbrellEasyHeatEmulator", "DEFAULT_COIL_CALIBRATION", "CONTROL_LOCATIONS"]
 
 #: Hz -> kA/m per A: 230 kHz / 8 kA/m and 354 kHz / 13 mT heating, 20 kHz MPI drive.
 DEFAULT_COIL_CALIBRATION = {230e3: 0.040, 354e3: 0.035, 20e3: 0.050}
+#: where setpoints and heat on/off may come from (a front-panel setting of the unit)
+CONTROL_LOCATIONS = ("rs485", "front_panel")
 
 COOLANT_FLOW, COIL_OVERTEMP, CAPACITOR_OVERTEMP, POWER_ALARM = 1, 2, 4, 8
-ERR_UNKNOWN, ERR_ARGUMENT, ERR_RANGE, ERR_NOT_REMOTE, ERR_HEATING, ERR_INTERLOCK = range(1, 7)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_BROADCAST_OK = ("hoff", "aloff")
-#: command, argument count(s), handler, help line ("?" reply)
+_BROADCAST = ("hoff", "aloff", "alon")  #: acted on at address 0 (model: which are bold)
+_FRAME = "\r\n{}\r\n"  #: ISIS: <CR><LF>payload<CR><LF>
+#: command, argument count(s), handler, help line (``?`` reply); * = model, not documented
 _COMMANDS = (
-    ("?", 0, "help", "list commands"),
-    ("stat", 0, "stat", "status: addr,heating,setpoint,amps,watts,kHz,timer,counter"),
-    ("faults", 0, "faults", "latched faults: 1 flow,2 coil temp,4 cap temp,8 power alarm"),
-    ("reset", 0, "reset", "clear latched faults whose cause is gone"),
-    ("remote", 0, "remote", "control from RS-485"),
-    ("local", 0, "local", "control from front panel"),
-    ("amps", 1, "amps", "amps,#.## setpoint (RS-485 control), 0 to maxamps"),
-    ("%amps", 1, "pct", "%amps,# setpoint in % of maxamps (RS-485 control)"),
-    ("maxamps", 0, "maxamps", "maximum amps setpoint"),
-    ("hon", 0, "hon", "heat on (RS-485 control)"),
-    ("hoff", 0, "hoff", "heat off"),
-    ("tank", (0, 1), "tank", "tank[,#] resonant frequency kHz: query or select (heat off)"),
-    ("tanks", 0, "tanks", "available resonant frequencies kHz"),
-    ("almin", 1, "almin", "almin,# alarm minimum W"),
-    ("almax", 1, "almax", "almax,# alarm maximum W"),
-    ("aldelay", 1, "aldelay", "aldelay,#.## alarm delay s"),
-    ("alon", 0, "alon", "alarm on"),
-    ("aloff", 0, "aloff", "alarm off"),
+    ("?", 0, "help", "? - list commands"),
+    ("sysid", 0, "sysid", "sysid - system id"),
+    ("rdata", 0, "rdata", "rdata - addr,heat,setpoint A,tank A,power W,kHz,down ms,up ms"),
+    ("stat", 0, "stat", "stat - mains V,total s,max W,max heat sink C,max enclosure C"),
+    ("amps", 1, "amps", "amps,#.## - amps setpoint (RS485 control), 0 to maxamps"),
+    ("%amps", 1, "pct", "%amps,# - amps setpoint in % of maxamps"),
+    ("maxamps", 0, "maxamps", "maxamps - maximum amps setpoint"),
+    ("hoff", 0, "hoff", "hoff - heat off"),
+    ("hon", 0, "hon", "hon - heat on (RS485 control)*"),
+    ("almin", 1, "almin", "almin,# - alarm minimum W"),
+    ("almax", 1, "almax", "almax,# - alarm maximum W"),
+    ("aldelay", 1, "aldelay", "aldelay,#.## - alarm delay s"),
+    ("alon", 0, "alon", "alon - alarm on"),
+    ("aloff", 0, "aloff", "aloff - alarm off"),
+    ("temp", 0, "temp", "temp - heat sink temperature C*"),
+    ("rtemp", 0, "rtemp", "rtemp - heat sink temperature 0.1 C counts*"),
+    ("timer", 1, "timer", "timer,# - heat cycle length s, 0 unlimited*"),
+    ("faults", 0, "faults", "faults - latched: 1 flow,2 coil,4 capacitor,8 power alarm*"),
+    ("reset", 0, "reset", "reset - clear latched faults whose cause is gone*"),
+    ("tank", 1, "tank", "tank,# - select resonant frequency kHz (heat off)*"),
 )
 
 
-class _Refused(Exception):
-    def __init__(self, code: int):
-        self.code = code
+class _Ignored(Exception):
+    """A command the unit does not act on (wrong argument, not allowed now)."""
 
 
 class AmbrellEasyHeatEmulator(LineEmulator):
@@ -77,8 +104,11 @@ class AmbrellEasyHeatEmulator(LineEmulator):
     Options (units): ``coil_calibration`` Hz -> kA/m per A; ``frequency_Hz`` initial
     tank (default: first calibration key); ``max_current_A``; ``slew_A_s`` (A/s);
     ``coil_resistance_ohm`` at ``resistance_ref_Hz``; ``readback_noise`` (relative
-    1-sigma on amps/watts readbacks); ``control`` ``"local"`` or ``"remote"`` at power
-    up; ``tick_s`` ramp/alarm update period (clock s); ``include_load``.
+    1-sigma on amps/watts readbacks); ``control`` ``"rs485"`` (default) or
+    ``"front_panel"``, the unit's control location; ``percent_amps`` whether ``%amps``
+    is enabled in the configuration menu; ``system_id`` (``SYSID``); ``mains_V``;
+    ``coolant_C`` and ``heatsink_C_per_W``, ``enclosure_C_per_W`` (temperature model);
+    ``tick_s`` ramp/alarm update period (clock s); ``include_load``.
     """
 
     @classmethod
@@ -101,7 +131,13 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         coil_resistance_ohm: float = 0.02,
         resistance_ref_Hz: float = 230e3,
         readback_noise: float = 0.005,
-        control: str = "local",
+        control: str = "rs485",
+        percent_amps: bool = True,
+        system_id: int = 12345,
+        mains_V: float = 230.0,
+        coolant_C: float = 20.0,
+        heatsink_C_per_W: float = 0.01,
+        enclosure_C_per_W: float = 0.004,
         tick_s: float = 0.05,
         include_load: bool = True,
     ) -> None:
@@ -110,8 +146,11 @@ class AmbrellEasyHeatEmulator(LineEmulator):
             raise ConfigError(f"emulator {name!r}: an AMF generator needs a SimWorld")
         if not 1 <= int(address) <= 32:
             raise ConfigError(f"emulator {name!r}: address must be 1-32, not {address!r}")
-        if control not in ("local", "remote"):
-            raise ConfigError(f"emulator {name!r}: control must be 'local' or 'remote'")
+        if control not in CONTROL_LOCATIONS:
+            raise ConfigError(
+                f"emulator {name!r}: control must be one of {', '.join(CONTROL_LOCATIONS)}, "
+                f"not {control!r}"
+            )
         cal = dict(DEFAULT_COIL_CALIBRATION if coil_calibration is None else coil_calibration)
         if not cal or any(f <= 0 or k <= 0 for f, k in cal.items()):
             raise ConfigError(f"emulator {name!r}: coil_calibration needs positive Hz -> k")
@@ -124,7 +163,18 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         self.readback_noise = float(readback_noise)
         self.tick_s = float(tick_s)
         self.include_load = bool(include_load)
-        self.remote = control == "remote"
+        self.control = control
+        self.percent_amps = bool(percent_amps)
+        self.system_id = int(system_id)
+        self.mains_V = float(mains_V)
+        self.coolant_C = float(coolant_C)
+        self.heatsink_C_per_W = float(heatsink_C_per_W)
+        self.enclosure_C_per_W = float(enclosure_C_per_W)
+        self.cycle_s = 0.0  #: ``timer`` setting, s (0: unlimited)
+        self.total_s = 0.0  #: heat-on time since power-on, s
+        self.max_power_W = 0.0
+        self.max_heatsink_C = self.coolant_C
+        self.max_enclosure_C = self.coolant_C
         self._frequency_Hz = (
             next(iter(self.coil_calibration))
             if frequency_Hz is None
@@ -144,7 +194,7 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         self._conditions = 0  #: fault causes present now (injected)
         self._heat_on_at: float | None = None
         self._timer_s = 0.0
-        self.counter = 0
+        self.counter = 0  #: heat cycles since power-on
         self._t_last = self.now()
         self._pushed: tuple[float, float] | None = None
         self._task = None
@@ -218,137 +268,131 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         if len(parts) < 2 or not parts[0].isdigit():
             return None  # not addressed to anyone: a bus unit stays silent
         address, command, args = int(parts[0]), parts[1].lower(), parts[2:]
+        if address not in (0, self.address):
+            return None
+        entry = self._commands.get(command)
+        if entry is None or len(args) != entry[1] or (address == 0 and command not in _BROADCAST):
+            return None
         with self.lock:
             self._advance()
-            if address == 0:
-                if command in _BROADCAST_OK and not args:
-                    self._commands[command][0]([])
-                    self._advance()
-                return None
-            if address != self.address:
-                return None
-            entry = self._commands.get(command)
             try:
-                if entry is None:
-                    raise _Refused(ERR_UNKNOWN)
-                fn, nargs = entry
-                if len(args) not in (nargs if isinstance(nargs, tuple) else (nargs,)):
-                    raise _Refused(ERR_ARGUMENT)
-                reply = fn(args)
-            except _Refused as exc:
-                reply = f"ERR,{exc.code}"
+                reply = entry[0](args)
+            except _Ignored:
+                reply = None
             self._advance()
-        if isinstance(reply, list):  # command list: plain lines, then <addr>,OK
-            return "".join(f"{text}\r\n" for text in reply) + f"{self.address},OK\r\n"
-        return f"{self.address},{reply}\r\n"
+        if reply is None or address == 0:
+            return None
+        return _FRAME.format(reply)
 
-    # -- commands ----------------------------------------------------------------------
+    # -- queries -----------------------------------------------------------------------
     def _cmd_help(self, args):
-        return [f"{name} - {text}" for name, _, _, text in _COMMANDS]
+        return "\r\n".join(text for _, _, _, text in _COMMANDS)
 
-    def _cmd_stat(self, args):
+    def _cmd_sysid(self, args):
+        return str(self.system_id)
+
+    def _cmd_rdata(self, args):
         amps = self._noisy(self._current_A)
         watts = self._noisy(self._power_W())
-        timer = (self.now() - self._heat_on_at) if self._heating else self._timer_s
+        up_s = (self._t_last - self._heat_on_at) if self._heating else self._timer_s
+        down_s = max(self.cycle_s - up_s, 0.0) if self._heating and self.cycle_s else 0.0
         return (
-            f"{int(self._heating)},{self.setpoint_A:.1f},{amps:.0f},{watts:.0f},"
-            f"{_khz(self._frequency_Hz)},{timer:.0f},{self.counter}"
+            f"{self.address},{int(self._heating)},{self.setpoint_A:.1f},{amps:.1f},"
+            f"{watts:.0f},{self._frequency_Hz / 1e3:.0f},{down_s * 1e3:.0f},{up_s * 1e3:.0f}"
         )
 
-    def _cmd_faults(self, args):
-        return str(self._latched)
-
-    def _cmd_reset(self, args):
-        self._latched &= self._conditions
-        return "OK"
-
-    def _cmd_remote(self, args):
-        self.remote = True
-        return "OK"
-
-    def _cmd_local(self, args):
-        self.remote = False
-        return "OK"
-
-    def _cmd_amps(self, args):
-        self._require_remote()
-        self.setpoint_A = round(self._number(args[0], 0.0, self.max_current_A), 2)
-        return "OK"
-
-    def _cmd_pct(self, args):
-        self._require_remote()
-        self.setpoint_A = round(self._number(args[0], 0.0, 100.0) / 100 * self.max_current_A, 2)
-        return "OK"
+    def _cmd_stat(self, args):
+        return (
+            f"{self.mains_V:.1f},{self.total_s + self._on_s():.1f},{self.max_power_W:.1f},"
+            f"{self.max_heatsink_C:.1f},{self.max_enclosure_C:.1f}"
+        )
 
     def _cmd_maxamps(self, args):
         return f"{self.max_current_A:g}"
 
+    def _cmd_temp(self, args):
+        return f"{self._heatsink_C():.1f}"
+
+    def _cmd_rtemp(self, args):
+        return f"{round(self._heatsink_C() * 10)}"
+
+    def _cmd_faults(self, args):
+        return str(self._latched)
+
+    # -- settings (no reply: model) ------------------------------------------------------
+    def _cmd_reset(self, args):
+        self._latched &= self._conditions
+
+    def _cmd_amps(self, args):
+        self._require_rs485()
+        self.setpoint_A = round(self._number(args[0], 0.0, self.max_current_A), 2)
+
+    def _cmd_pct(self, args):
+        self._require_rs485()
+        if not self.percent_amps:
+            raise _Ignored
+        self.setpoint_A = round(self._number(args[0], 0.0, 100.0) / 100 * self.max_current_A, 2)
+
     def _cmd_hon(self, args):
-        self._require_remote()
+        self._require_rs485()
         if self._latched or self._conditions:
             self._latched |= self._conditions
-            raise _Refused(ERR_INTERLOCK)
+            raise _Ignored
         if not self._heating:
             self._heating = True
             self._current_A = 0.0
             self._heat_on_at = self._t_last
             self._outside_since = None
             self.counter += 1
-        return "OK"
 
     def _cmd_hoff(self, args):
         self._heat_off()
-        return "OK"
 
     def _cmd_tank(self, args):
-        if not args:
-            return _khz(self._frequency_Hz)
-        self._require_remote()
+        self._require_rs485()
         f = self._match_frequency(self._number(args[0], 0.0, math.inf) * 1e3)
-        if f is None:
-            raise _Refused(ERR_RANGE)
-        if self._heating and f != self._frequency_Hz:
-            raise _Refused(ERR_HEATING)
+        if f is None or (self._heating and f != self._frequency_Hz):
+            raise _Ignored
         self._frequency_Hz = f
-        return "OK"
 
-    def _cmd_tanks(self, args):
-        return ",".join(_khz(f) for f in self.coil_calibration)
+    def _cmd_timer(self, args):
+        self.cycle_s = self._number(args[0], 0.0, 99999.0)
 
     def _cmd_almin(self, args):
         self.alarm_min_W = round(self._number(args[0], 0.0, math.inf))
-        return "OK"
 
     def _cmd_almax(self, args):
         self.alarm_max_W = round(self._number(args[0], 0.0, math.inf))
-        return "OK"
 
     def _cmd_aldelay(self, args):
         self.alarm_delay_s = round(self._number(args[0], 0.0, 9999.99), 2)
-        return "OK"
 
     def _cmd_alon(self, args):
         self.alarm_enabled = True
-        return "OK"
 
     def _cmd_aloff(self, args):
         self.alarm_enabled = False
         self._outside_since = None
-        return "OK"
 
     # -- internals ---------------------------------------------------------------------
-    def _require_remote(self) -> None:
-        if not self.remote:
-            raise _Refused(ERR_NOT_REMOTE)
+    def _require_rs485(self) -> None:
+        if self.control != "rs485":
+            raise _Ignored
 
     @staticmethod
     def _number(text: str, low: float, high: float) -> float:
         if not _NUMBER.match(text):
-            raise _Refused(ERR_ARGUMENT)
+            raise _Ignored
         value = float(text)
         if not low <= value <= high:
-            raise _Refused(ERR_RANGE)
+            raise _Ignored
         return value
+
+    def _on_s(self) -> float:
+        return (self._t_last - self._heat_on_at) if self._heating else 0.0
+
+    def _heatsink_C(self) -> float:
+        return self.coolant_C + self.heatsink_C_per_W * self._power_W()
 
     def _match_frequency(self, frequency_Hz: float) -> float | None:
         for f in self.coil_calibration:
@@ -382,6 +426,7 @@ class AmbrellEasyHeatEmulator(LineEmulator):
     def _heat_off(self) -> None:
         if self._heating:
             self._timer_s = self._t_last - self._heat_on_at
+            self.total_s += self._timer_s
         self._heating = False
         self._current_A = 0.0
         self._outside_since = None
@@ -411,6 +456,9 @@ class AmbrellEasyHeatEmulator(LineEmulator):
             elif dt > 0:
                 self._current_A += math.copysign(self.slew_A_s * dt, diff)
         self._t_last = max(now, self._t_last)
+        if self._heating and self.cycle_s and now - self._heat_on_at >= self.cycle_s:
+            self._heat_off()
+        self._track_maxima()
         if self._heating and self.alarm_enabled:
             p = self._coil_power_W()
             if self.alarm_min_W <= p <= self.alarm_max_W:
@@ -424,6 +472,14 @@ class AmbrellEasyHeatEmulator(LineEmulator):
         self._push_field()
         self._schedule()
 
+    def _track_maxima(self) -> None:
+        p = self._power_W()
+        self.max_power_W = max(self.max_power_W, p)
+        self.max_heatsink_C = max(self.max_heatsink_C, self.coolant_C + self.heatsink_C_per_W * p)
+        self.max_enclosure_C = max(
+            self.max_enclosure_C, self.coolant_C + self.enclosure_C_per_W * p
+        )
+
     def _push_field(self) -> None:
         state = (self._frequency_Hz, self._field_A_m())
         if state != self._pushed:
@@ -432,7 +488,7 @@ class AmbrellEasyHeatEmulator(LineEmulator):
 
     def _schedule(self) -> None:
         ramping = self._heating and self._current_A != self.setpoint_A
-        counting = self._heating and self._outside_since is not None
+        counting = self._heating and (self._outside_since is not None or self.cycle_s > 0)
         if ramping or counting:
             if self._task is None:
                 self._task = self.world.clock.call_every(
@@ -456,7 +512,3 @@ class AmbrellEasyHeatEmulator(LineEmulator):
             self._advance()
         finally:
             self.lock.release()
-
-
-def _khz(frequency_Hz: float) -> str:
-    return f"{frequency_Hz / 1e3:.1f}".removesuffix(".0")

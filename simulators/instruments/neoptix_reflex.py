@@ -1,17 +1,32 @@
 """Emulator of a Neoptix ReFlex / Omega FOB10x fiber-optic thermometer (RS-232 ASCII).
 
-Speaks the protocol described in ``labctl.devices.drivers.neoptix_reflex`` (commands
-end with CR, no echo, success ends with the prompt ``*``, failure with ``Err<x>``; reply
-lines end with CR; ``---.-`` for a channel without a valid reading).  The decisions the
-manual leaves open are repeated here on the instrument side, since an emulator never
-imports a driver:
+Speaks the command set of the Omega FOB100 manual (sections 5.2-5.4) and the HHTFO
+user's guide (6.2-6.3), OEM Neoptix units: commands end with CR, no echo, success
+ends with the prompt ``*``, failure with ``Errx``; reply lines end with CR; ``---.-``
+for a channel without a valid reading.  Arguments follow the command letter directly
+(``t4``, ``ta+``, ``uc``, ``p+``); a second argument is separated by a blank
+(``f2 27.0``, ``s1 300.0``, ``z1 -100.0``; ``e1 2 -3 4``).
 
-- error prompts ``Err1`` unknown command, ``Err2`` invalid argument (channel index,
-  number, range, an offset beyond +/-5 C), ``Err3`` not on this model (``e`` on a
-  1-channel model), ``Err4`` ``t<i>`` on a disabled channel, ``Err5`` ``f`` on a channel
-  without a valid reading;
-- ``i`` reply: ``Key: value`` lines, one ``CHn: Enabled: Yes, Offset: +0.0`` per channel;
-- commands are case-insensitive and surrounding blanks are ignored.
+- ``t``: one line per channel, ``---.-`` for a channel that is not enabled (manual
+  example: four lines then ``*``); ``t<i>``: that channel, ``---.-`` if not enabled;
+- ``i``: the manual's layout (Model, Option, NB Channel, Mode, Scanning rate, Serial,
+  Internal Software, Last Factory Calibration, Unit, Analog out if error, Keyboard
+  Status, then a Channel / Zero / Span / Enabled / Temperature offset table);
+- ``h`` help screen, ``l+``/``l-`` keypad lock, ``o<i>`` analog out on error (0 toggle,
+  1 max, 2 min), ``p+``/``p-`` sleep (in sleep a scan is made only on ``t``/``t<i>``),
+  ``s[i j]`` analog span (1.0-1000.0), ``z[i j]`` analog zero (-100.0-1000.0, default
+  -100.0), ``b``, ``e``, ``f``, ``q+``/``q-``, ``ta+``/``ta-``, ``uc``/``uf``, ``y``;
+- ``Err1`` answers temperature commands during the warm-up after power-on
+  (``warmup_s`` option);
+- the first line of ``i`` names the model (``model`` option, ``ReFlex`` by default):
+  drmittelstein's thermal_control, written against a real ReFlex, finds the unit by
+  looking for ``ReFlex`` in it (the FOB100 manual's example reads ``Model: FOB100``).
+
+Model, not documented: the error numbers other than the warm-up's ``Err1`` (``Err1``
+unknown command, ``Err2`` invalid argument, ``Err3`` not on this model, ``Err5`` ``f``
+on a channel without a valid reading); the column separator of the ``i`` table (tabs)
+and the unit's degree sign (``Unit: C``); the default analog span (350.0); the
+warm-up length; commands are case-insensitive.
 
 Acquisition: the optics read one channel at a time with a fixed CCD time of 50 ms, so
 a scan of ``n`` enabled channels takes ``n * 50 ms`` in both modes (*rate otherwise
@@ -44,20 +59,43 @@ __all__ = ["NeoptixReflexEmulator", "CCD_TIME_S"]
 CCD_TIME_S = 0.05  #: acquisition time per channel, s (manual: "CCD time: 50ms (fixed)")
 MAX_OFFSET_C = 5.0  #: largest calibration offset ``f`` accepts, C
 RANGE_C = (-80.0, 250.0)  #: measuring range of GaAs probes, C; outside it reads ``---.-``
-ERR_UNKNOWN, ERR_ARGUMENT, ERR_MODEL, ERR_DISABLED, ERR_NO_READING = 1, 2, 3, 4, 5
+ERR_UNKNOWN, ERR_ARGUMENT, ERR_MODEL, ERR_NO_READING = 1, 2, 3, 5
+ERR_WARMUP = 1  #: manual: Err1 while the instrument warms up after power-on
+ZERO_RANGE, SPAN_RANGE = (-100.0, 1000.0), (1.0, 1000.0)  #: analog output (manual)
+DEFAULT_ZERO, DEFAULT_SPAN = -100.0, 350.0  #: zero: manual; span: model
+ANALOG_ON_ERROR = {0: "Toggle", 1: "Max", 2: "Min"}  #: ``o<i>`` (manual)
+HELP_LINES = (
+    "b Return enclosure temperature",
+    "e[1 2 ... n] Enable channels to scan (if no argument, scan all)",
+    "f[i j] Set point adjustment on channel [i] to [j]",
+    "h Help menu (this screen)",
+    "i Get factory and status information",
+    "l[i] Lock the keypad (l+ to lock, l- to unlock)",
+    "o[i] Analog out, if error (0:Max-Min 1Hz, 1:Max level, 2:Min level)",
+    "p[i] Sleep mode (p+ to sleep, p- for continuous scanning)",
+    "q Scanning rate (q+ for fast/quick, q- for slow)",
+    "s[i j] Specify analog output Span [j] for channel [i]",
+    "t[i] Get Temperature reading channel [i]",
+    "ta[i] Auto temperature output to serial port (+ to enable, - to disable)",
+    "u[i] Unit (c = Celsius, f = Fahrenheit)",
+    "y Quality index",
+    "z[i j] Temperature [j] for analog output Zero on channel [i]",
+)
 PROBE_POWER = {1: 2.61, 2: 2.51, 3: 2.38, 4: 2.45}  #: returned power with a probe (manual example)
 NO_PROBE_POWER = 0.85  #: returned power without a probe (manual: 0.3-1.1)
 LAMP_ATTENUATION = {1: 250, 2: 250, 3: 125, 4: 125}
 ENCLOSURE_START_C, ENCLOSURE_END_C, ENCLOSURE_TAU_S = 25.0, 32.0, 1200.0
 
 _CMD_RE = re.compile(
-    r"(?P<ta>ta\s*(?P<ta_sign>[+-]))"
+    r"(?P<ta>ta(?P<ta_sign>[+-]))"
     r"|t(?P<t_ch>\d*)"
-    r"|e(?P<e_args>[-\d;\s]*)"
-    r"|q(?P<q_sign>[+-])"
-    r"|u\s*(?P<unit>[cf])"
-    r"|(?P<b>b)|(?P<i>i)|(?P<y>y)"
-    r"|f(?P<f_ch>\d*)(?:\s+(?P<f_val>\S+))?"
+    r"|e(?P<e_args>(?:-?\d(?: -?\d)*)?)"
+    r"|(?P<sign_cmd>[qlp])(?P<sign>[+-])"
+    r"|u(?P<unit>[cf])"
+    r"|o(?P<o_mode>\d)"
+    r"|(?P<b>b)|(?P<i>i)|(?P<y>y)|(?P<h>h)"
+    r"|(?P<analog>[sz])(?P<a_ch>\d*) (?P<a_val>\S+)"
+    r"|f(?P<f_ch>\d*)(?: (?P<f_val>\S+))?"
 )
 
 
@@ -96,7 +134,15 @@ class NeoptixReflexEmulator(LineEmulator):
     stream_buffer_lines = 1024  #: stream lines kept for a host that does not read
 
     def __init__(
-        self, world: SimWorld, *, name: str, channels: int = 4, probes: dict[int, Probe]
+        self,
+        world: SimWorld,
+        *,
+        name: str,
+        channels: int = 4,
+        probes: dict[int, Probe],
+        warmup_s: float = 0.0,
+        serial: str = "FOB111A",
+        model: str = "ReFlex",
     ) -> None:
         super().__init__(world, name=name)
         if channels not in (1, 2, 4):
@@ -110,6 +156,14 @@ class NeoptixReflexEmulator(LineEmulator):
         self.units = "c"
         self.enabled: tuple[int, ...] = tuple(self._ch)
         self.streaming = False
+        self.asleep = False  #: ``p+``: a scan only on ``t``
+        self.keypad_locked = False
+        self.analog_on_error = 0
+        self.zero = dict.fromkeys(self._ch, DEFAULT_ZERO)
+        self.span = dict.fromkeys(self._ch, DEFAULT_SPAN)
+        self.warmup_s = float(warmup_s)
+        self.serial = str(serial)
+        self.model = str(model)
         self.dropped_lines = 0
         self._stream_t0 = 0.0
         self._stream_count = 0  # lines due since ta+ (sent or dropped)
@@ -139,13 +193,17 @@ class NeoptixReflexEmulator(LineEmulator):
         value += ch.offset_C
         return value if RANGE_C[0] <= value <= RANGE_C[1] else None
 
-    def reading_C(self, channel: int) -> float | None:
-        """The channel's current reading as the instrument reports it, C (None = invalid)."""
+    def reading_C(self, channel: int, scan: bool = False) -> float | None:
+        """The channel's current reading as the instrument reports it, C (None = invalid).
+
+        Asleep (``p+``), a channel is measured only when ``scan`` (a ``t`` command)."""
         ch = self._ch[channel]
         now = self.now()
         period = self.scan_period_s()
         elapsed = now - ch.last_t
-        if elapsed >= period:
+        if self.asleep and not scan:
+            return ch.history[-1] if ch.history else None
+        if elapsed >= period or (self.asleep and scan):
             # readings missed since the last refresh, up to the 4 that slow mode averages
             n = 1 if self.fast else min(4, max(1, int(elapsed / period)))
             for _ in range(n):
@@ -179,42 +237,68 @@ class NeoptixReflexEmulator(LineEmulator):
 
     # -- protocol ---------------------------------------------------------------------
     def handle(self, line: str) -> str:
-        cmd = line.strip().lower()
-        m = _CMD_RE.fullmatch(cmd)
+        m = _CMD_RE.fullmatch(line.strip().lower())
         if m is None:
             return f"Err{ERR_UNKNOWN}"
         g = m.groupdict()
         try:
-            if g["ta"]:
-                return self._cmd_stream(g["ta_sign"] == "+")
-            if g["t_ch"] is not None:
-                return self._cmd_t(g["t_ch"])
-            if g["e_args"] is not None:
-                return self._cmd_enable(g["e_args"])
-            if g["q_sign"]:
-                self.fast = g["q_sign"] == "+"
-                return "*"
-            if g["unit"]:
-                self.units = g["unit"]
-                return "*"
-            if g["b"]:
-                value = self.enclosure_C()
-                value = value * 1.8 + 32.0 if self.units == "f" else value
-                return f"b:{value:.1f}\r*"
-            if g["i"]:
-                return self._cmd_identity()
-            if g["y"]:
-                return (
-                    "".join(
-                        f"CH{ch}: power:{self.probe_power(ch):.2f}, lamp attenuation: "
-                        f"{LAMP_ATTENUATION[ch]}, CCD time: 50ms (fixed)\r"
-                        for ch in self._ch
-                    )
-                    + "*"
-                )
-            return self._cmd_force(g["f_ch"], g["f_val"])
+            if g["t_ch"] is not None and self.now() - self._t0 < self.warmup_s:
+                raise _Refused(ERR_WARMUP)
+            return self._dispatch(g)
         except _Refused as exc:
             return f"Err{exc.code}"
+
+    def _dispatch(self, g: dict) -> str:
+        if g["ta"]:
+            return self._cmd_stream(g["ta_sign"] == "+")
+        if g["t_ch"] is not None:
+            return self._cmd_t(g["t_ch"])
+        if g["e_args"] is not None:
+            return self._cmd_enable(g["e_args"])
+        if g["sign_cmd"]:
+            on = g["sign"] == "+"
+            attr = {"q": "fast", "l": "keypad_locked", "p": "asleep"}[g["sign_cmd"]]
+            setattr(self, attr, on)
+            return "*"
+        if g["unit"]:
+            self.units = g["unit"]
+            return "*"
+        if g["o_mode"] is not None:
+            if int(g["o_mode"]) not in ANALOG_ON_ERROR:
+                raise _Refused(ERR_ARGUMENT)
+            self.analog_on_error = int(g["o_mode"])
+            return "*"
+        if g["analog"]:
+            return self._cmd_analog(g["analog"], g["a_ch"], g["a_val"])
+        if g["b"]:
+            value = self.enclosure_C()
+            value = value * 1.8 + 32.0 if self.units == "f" else value
+            return f"b:{value:.1f}\r*"
+        if g["i"]:
+            return self._cmd_identity()
+        if g["h"]:
+            return "".join(text + "\r" for text in HELP_LINES) + "*"
+        if g["y"]:
+            return "".join(self._quality_line(ch) for ch in self._ch) + "*"
+        return self._cmd_force(g["f_ch"], g["f_val"])
+
+    def _quality_line(self, ch: int) -> str:
+        return (
+            f"CH{ch}: power:{self.probe_power(ch):.2f}, lamp attenuation: "
+            f"{LAMP_ATTENUATION[ch]}, CCD time: 50ms (fixed)\r"
+        )
+
+    def _cmd_analog(self, which: str, index: str, value: str) -> str:
+        ch = self._channel(index)
+        low, high = ZERO_RANGE if which == "z" else SPAN_RANGE
+        try:
+            number = float(value)
+        except ValueError:
+            raise _Refused(ERR_ARGUMENT) from None
+        if not low <= number <= high:
+            raise _Refused(ERR_ARGUMENT)
+        (self.zero if which == "z" else self.span)[ch] = number
+        return "*"
 
     def _channel(self, text: str) -> int:
         """Channel from a command's index (omitted on 1-channel models)."""
@@ -228,11 +312,12 @@ class NeoptixReflexEmulator(LineEmulator):
 
     def _cmd_t(self, index: str) -> str:
         if not index and self.channels > 1:
-            return "".join(self._format(self.reading_C(ch)) + "\r" for ch in self.enabled) + "*"
-        ch = self._channel(index)
-        if ch not in self.enabled:
-            raise _Refused(ERR_DISABLED)
-        return self._format(self.reading_C(ch)) + "\r*"
+            return "".join(self._format(self._reading(ch)) + "\r" for ch in self._ch) + "*"
+        return self._format(self._reading(self._channel(index))) + "\r*"
+
+    def _reading(self, channel: int) -> float | None:
+        """What ``t`` reports: ``None`` (``---.-``) for a channel that is not enabled."""
+        return self.reading_C(channel, scan=True) if channel in self.enabled else None
 
     def _cmd_stream(self, on: bool) -> str:
         if on and not self.streaming:
@@ -245,7 +330,7 @@ class NeoptixReflexEmulator(LineEmulator):
     def _cmd_enable(self, args: str) -> str:
         if self.channels == 1:
             raise _Refused(ERR_MODEL)
-        items = [a.strip() for a in args.split(";")] if args.strip() else []
+        items = args.split()
         enabled = set(self.enabled) if items else set(self._ch)  # bare "e": scan all
         for item in items:
             try:
@@ -267,18 +352,22 @@ class NeoptixReflexEmulator(LineEmulator):
     def _cmd_identity(self) -> str:
         scale = 1.8 if self.units == "f" else 1.0
         lines = [
-            "Model: Neoptix ReFlex (simulated)",
-            f"Serial: SIM-{self.name}",
-            "Internal Software: V1.21",
-            f"Channels: {self.channels}",
-            "Mode: Continuous Scanning Mode",
+            f"Model: {self.model}",
+            "Option:",
+            f"NB Channel: {self.channels}",
+            f"Mode: {'Sleep Mode' if self.asleep else 'Continuous Scanning Mode'}",
             f"Scanning rate: {'Fast' if self.fast else 'Slow'}",
+            f"Serial: {self.serial}",
+            "Internal Software: V1.21",
+            "Last Factory Calibration: 05/02/04 (YY/MM/DD)",
             f"Unit: {self.units.upper()}",
-            f"Streaming: {'On' if self.streaming else 'Off'}",
+            f"Analog out, if error: {ANALOG_ON_ERROR[self.analog_on_error]}",
+            f"Keyboard Status: {'Lock' if self.keypad_locked else 'Unlock'}",
+            "Channel\tZero\tSpan\tEnabled\tTemperature offset",
         ]
         lines += [
-            f"CH{ch}: Enabled: {'Yes' if ch in self.enabled else 'No'}, "
-            f"Offset: {c.offset_C * scale:+.1f}"
+            f"{ch}\t{self.zero[ch]:.1f}\t{self.span[ch]:.1f}\t"
+            f"{'Yes' if ch in self.enabled else 'No'}\t{c.offset_C * scale:+07.1f}"
             for ch, c in self._ch.items()
         ]
         return "".join(line + "\r" for line in lines) + "*"
@@ -309,8 +398,9 @@ class NeoptixReflexEmulator(LineEmulator):
         return "*"
 
     def poll(self) -> None:
-        """Emit the stream lines due by now (at most ``stream_buffer_lines``)."""
-        if not self.streaming:
+        """Emit the stream lines due by now (at most ``stream_buffer_lines``; none while
+        asleep: no scan is made)."""
+        if not self.streaming or self.asleep:
             return
         # line k (k = 1, 2, ...) is due k CCD times after ``ta+``; 1e-9 absorbs rounding
         total = int((self.now() - self._stream_t0) / CCD_TIME_S + 1e-9)

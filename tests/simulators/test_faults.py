@@ -100,7 +100,7 @@ def test_delayed_reply_arrives_after_clock_time(thermo):
 def test_commands_delayed_on_the_way_in_take_effect_late(thermo):
     clock, emulator, _, inj = thermo
     inj.delay(1.5, direction="in")
-    emulator.write(b"u f\r")
+    emulator.write(b"uf\r")
     assert emulator.units == "c"
     clock.advance(1.5)
     emulator.read()  # the next transfer delivers what is due

@@ -6,14 +6,23 @@ import pytest
 
 from labctl.core.clock import SimClock
 from labctl.core.errors import InstrumentError, LimitError, TransportError
-from labctl.devices.drivers.neoptix_reflex import NeoptixReflex, ReflexError, StreamReading
+from labctl.devices.drivers.neoptix_reflex import (
+    ChannelInfo,
+    NeoptixReflex,
+    ReflexError,
+    StreamReading,
+)
 from labctl.testing.conversation import ConversationError, expect_conversation
 
+#: the FOB100 manual's "i" example (section 5.3), its xxx.x placeholders filled in
 IDENTITY = (
-    b"Model: Neoptix ReFlex\rSerial: R4-0042\rInternal Software: V1.21\r"
-    b"Scanning rate: Slow\rUnit: C\r"
-    b"CH1: Enabled: Yes, Offset: +0.0\rCH2: Enabled: Yes, Offset: -1.5\r"
-    b"CH3: Enabled: No, Offset: +0.0\rCH4: Enabled: Yes, Offset: +2.0\r*"
+    b"Model: FOB100\rOption:\rNB Channel: 4\rMode: Continuous Scanning Mode\r"
+    b"Scanning rate: Slow\rSerial: FOB111A\rInternal Software: V1.21\r"
+    b"Last Factory Calibration: 05/02/04 (YY/MM/DD)\rUnit: C\r"
+    b"Analog out, if error: Toggle\rKeyboard Status: Unlock\r"
+    b"Channel\tZero\tSpan\tEnabled\tTemperature offset\r"
+    b"1\t-100.0\t350.0\tYes\t+0000.0\r2\t-100.0\t350.0\tYes\t-0001.5\r"
+    b"3\t-100.0\t350.0\tNo\t+0000.0\r4\t0.0\t100.0\tYes\t+0002.0\r*"
 )
 POWER = (
     b"CH1: power:2.61, lamp attenuation: 250, CCD time: 50ms (fixed)\r"
@@ -23,7 +32,9 @@ POWER = (
 )
 
 
-def test_t_reads_every_enabled_channel():
+def test_t_reads_every_channel_as_in_the_manual_example():
+    with expect_conversation([(b"t\r", b"+24.3\r+24.5\r+24.7\r+24.4\r*")]) as tr:
+        assert NeoptixReflex(tr).read_all() == [24.3, 24.5, 24.7, 24.4]
     with expect_conversation([(b"t\r", b"+24.3\r+24.5\r---.-\r-4.4\r*")]) as tr:
         assert NeoptixReflex(tr).read_all() == [24.3, 24.5, None, -4.4]
 
@@ -31,8 +42,8 @@ def test_t_reads_every_enabled_channel():
 def test_t_maps_readings_to_the_enabled_channels():
     with expect_conversation(
         [
-            (b"e1;-2;3;-4\r", b"*"),
-            (b"t\r", b"+36.9\r+41.2\r*"),
+            (b"e1 -2 3 -4\r", b"*"),
+            (b"t\r", b"+36.9\r---.-\r+41.2\r---.-\r*"),
         ]
     ) as tr:
         drv = NeoptixReflex(tr)
@@ -46,11 +57,11 @@ def test_callers_at_the_same_clock_instant_share_one_query():
         [
             (b"t\r", b"+36.9\r+37.1\r*"),
             (b"t\r", b"+37.0\r+37.1\r*"),
-            (b"u c\r", b"*"),
+            (b"uc\r", b"*"),
             (b"t\r", b"+37.2\r+37.1\r*"),
         ]
     ) as tr:
-        drv = NeoptixReflex(tr, clock=clock)
+        drv = NeoptixReflex(tr, clock=clock, channels=2)
         drv._enabled = [1, 2]
         first = drv.read_temperatures()
         first[1] = -1.0  # callers get their own copy
@@ -61,22 +72,12 @@ def test_callers_at_the_same_clock_instant_share_one_query():
         assert drv.read_temperatures() == {1: 37.2, 2: 37.1}
 
 
-def test_t_resynchronises_enabled_channels_when_the_count_differs():
-    with expect_conversation(
-        [
-            (b"t\r", b"+36.9\r+37.1\r+35.0\r*"),
-            (b"i\r", IDENTITY),
-        ]
-    ) as tr:
-        assert NeoptixReflex(tr).read_temperatures() == {1: 36.9, 2: 37.1, 4: 35.0}
-
-
-def test_t_with_a_missing_line_is_an_error_naming_the_channels():
+def test_t_with_a_missing_line_is_unparsable():
     with (
-        expect_conversation([(b"t\r", b"+36.9\r*"), (b"i\r", IDENTITY)]) as tr,
-        pytest.raises(InstrumentError, match=r"1 readings.*\[1, 2, 4\]"),
+        expect_conversation([(b"t\r", b"+36.9\r+37.1\r+35.0\r*")]) as tr,
+        pytest.raises(InstrumentError, match=r"reply to 't'"),
     ):
-        NeoptixReflex(tr).read_temperatures()
+        NeoptixReflex(tr, retries=0).read_temperatures()
 
 
 def test_t_one_channel_and_one_channel_model():
@@ -111,13 +112,18 @@ def test_reply_arriving_one_byte_at_a_time():
             drv.set_fast(True)
 
 
+def test_t_on_a_disabled_channel_is_invalid_not_an_error():
+    with expect_conversation([(b"t3\r", b"---.-\r*")]) as tr:
+        assert NeoptixReflex(tr).read_channel(3) is None
+
+
 def test_error_prompt_raises_with_code_and_command():
     with (
-        expect_conversation([(b"t3\r", b"Err4")]) as tr,
-        pytest.raises(ReflexError, match=r"'t3' refused with Err4 \(channel is disabled\)") as info,
+        expect_conversation([(b"s3 2000.0\r", b"Err2")]) as tr,
+        pytest.raises(ReflexError, match=r"'s3 2000.0' refused with Err2 \(invalid") as info,
     ):
-        NeoptixReflex(tr).read_channel(3)
-    assert info.value.code == 4 and info.value.command == "t3"
+        NeoptixReflex(tr)._exchange("s3 2000.0", nlines=0)  # a span the unit refuses
+    assert info.value.code == 2 and info.value.command == "s3 2000.0"
     assert tr.address in str(info.value)
 
 
@@ -204,7 +210,7 @@ def test_garbled_stream_lines_are_skipped_and_kept():
 
 
 def test_enable_disable_channels():
-    with expect_conversation([(b"e1;2;-3;4\r", b"*"), (b"e-1;2\r", b"*")]) as tr:
+    with expect_conversation([(b"e1 2 -3 4\r", b"*"), (b"e-1 2\r", b"*")]) as tr:
         NeoptixReflex(tr).set_enabled_channels([1, 2, 4])
         drv = NeoptixReflex(tr, channels=2)
         drv.set_enabled_channels([2])
@@ -225,11 +231,11 @@ def test_fast_slow_and_acquisition_mode():
 def test_fahrenheit_readings_come_back_in_celsius():
     with expect_conversation(
         [
-            (b"u f\r", b"*"),
+            (b"uf\r", b"*"),
             (b"t\r", b"+98.6\r+32.0\r---.-\r+212.0\r*"),
             (b"b\r", b"b:89.6\r*"),
             (b"ta+\r", b"*C:1;T: +104.0\r"),
-            (b"u c\r", b"*"),
+            (b"uc\r", b"*"),
         ]
     ) as tr:
         drv = NeoptixReflex(tr)
@@ -244,14 +250,22 @@ def test_fahrenheit_readings_come_back_in_celsius():
 
 def test_enclosure_identity_offsets_enabled():
     with expect_conversation(
-        [(b"b\r", b"b:32.2\r*"), (b"i\r", IDENTITY), (b"i\r", IDENTITY), (b"i\r", IDENTITY)]
+        [
+            (b"b\r", b"b:32.2\r*"),  # the manual's example
+            (b"i\r", IDENTITY),
+            (b"i\r", IDENTITY),
+            (b"i\r", IDENTITY),
+            (b"i\r", IDENTITY),
+        ]
     ) as tr:
         drv = NeoptixReflex(tr)
         assert drv.enclosure_temperature() == 32.2
         info = drv.identity()
-        assert info["Serial"] == "R4-0042" and info["Internal Software"] == "V1.21"
+        assert info["Serial"] == "FOB111A" and info["Internal Software"] == "V1.21"
+        assert info["NB Channel"] == "4" and info["Keyboard Status"] == "Unlock"
         assert drv.offsets_C() == {1: 0.0, 2: -1.5, 3: 0.0, 4: 2.0}
         assert drv.enabled_channels() == (1, 2, 4)
+        assert drv.channel_table()[4] == ChannelInfo(0.0, 100.0, True, 2.0)
 
 
 def test_identity_without_channel_lines_is_an_error():
@@ -259,7 +273,7 @@ def test_identity_without_channel_lines_is_an_error():
         expect_conversation([(b"i\r", b"Model: X\r*")]) as tr,
         pytest.raises(InstrumentError, match="does not list channels"),
     ):
-        NeoptixReflex(tr).enabled_channels()
+        NeoptixReflex(tr, retries=0).enabled_channels()
 
 
 def test_probe_power_and_status():
@@ -303,7 +317,7 @@ def test_force_beyond_five_degrees_is_refused_before_f_is_sent():
 
 
 def test_initialize_stops_stream_and_selects_celsius():
-    with expect_conversation([(b"ta-\r", b"*"), (b"u c\r", b"*")]) as tr:
+    with expect_conversation([(b"ta-\r", b"*"), (b"uc\r", b"*")]) as tr:
         drv = NeoptixReflex(tr)
         drv.units = "f"
         drv.initialize()
@@ -339,9 +353,9 @@ def test_t_is_retried_after_garbage_no_reply_or_err1(bad):
 
 
 def test_a_refusal_is_not_retried_and_settings_are_sent_once():
-    with expect_conversation([(b"t3\r", b"Err4")]) as tr, pytest.raises(ReflexError):
-        NeoptixReflex(tr).read_channel(3)
-    with expect_conversation([(b"u c\r", b"")]) as tr, pytest.raises(TransportError):
+    with expect_conversation([(b"p+\r", b"Err2")]) as tr, pytest.raises(ReflexError):
+        NeoptixReflex(tr).set_sleep(True)
+    with expect_conversation([(b"uc\r", b"")]) as tr, pytest.raises(TransportError):
         NeoptixReflex(tr).set_units("c")
 
 
@@ -351,3 +365,72 @@ def test_retries_are_bounded():
         pytest.raises(InstrumentError, match="2 attempts"),
     ):
         NeoptixReflex(tr, retries=1).enclosure_temperature()
+
+
+#: the FOB100 manual's "y" example (section 5.3)
+MANUAL_Y = (
+    b"CH1: power:2.61, lamp attenuation: 250, CCD time: 50ms (fixed)\r"
+    b"CH2: power:2.51, lamp attenuation: 250, CCD time: 50ms (fixed)\r"
+    b"CH3: power:2.38, lamp attenuation: 125, CCD time: 50ms (fixed)\r"
+    b"CH4: power:1.09, lamp attenuation: 125, CCD time: 50ms (fixed)\r*"
+)
+
+
+def test_y_as_in_the_manual_example():
+    with expect_conversation([(b"y\r", MANUAL_Y)]) as tr:
+        status = NeoptixReflex(tr).probe_status()
+    assert status == {1: "ok", 2: "ok", 3: "ok", 4: "no probe"}  # 0.3-1.1: no probe
+
+
+SETTINGS = [
+    ("lock_keypad", (True,), b"l+\r"),
+    ("lock_keypad", (False,), b"l-\r"),
+    ("set_sleep", (True,), b"p+\r"),
+    ("set_sleep", (False,), b"p-\r"),
+    ("set_analog_on_error", (1,), b"o1\r"),
+    ("set_analog_span", (2, 300.0), b"s2 300.0\r"),
+    ("set_analog_zero", (4, -100.0), b"z4 -100.0\r"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "sent"), SETTINGS, ids=[r[2].decode() for r in SETTINGS]
+)
+def test_settings_conversation(method, args, sent):
+    with expect_conversation([(sent, b"*")]) as tr:
+        getattr(NeoptixReflex(tr), method)(*args)
+
+
+def test_settings_on_a_one_channel_model_omit_the_index():
+    with expect_conversation([(b"s 300.0\r", b"*"), (b"z 0.0\r", b"*")]) as tr:
+        drv = NeoptixReflex(tr, channels=1)
+        drv.set_analog_span(1, 300.0)
+        drv.set_analog_zero(1, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("set_analog_on_error", (3,)),
+        ("set_analog_span", (1, 0.5)),
+        ("set_analog_span", (1, float("nan"))),
+        ("set_analog_zero", (1, -200.0)),
+        ("set_analog_zero", (5, 0.0)),
+    ],
+)
+def test_bad_settings_are_refused_before_sending(method, args):
+    with expect_conversation([]) as tr, pytest.raises(ValueError):
+        getattr(NeoptixReflex(tr), method)(*args)
+
+
+def test_help_lines():
+    reply = b"b Return enclosure temperature\rh Help menu (this screen)\r*"
+    with expect_conversation([(b"h\r", reply)]) as tr:
+        lines = NeoptixReflex(tr).help_lines()
+    assert lines == ["b Return enclosure temperature", "h Help menu (this screen)"]
+
+
+def test_err1_during_warm_up_is_retried():
+    table = [(b"t\r", b"Err1"), (b"t\r", b"Err1"), (b"t\r", b"+24.3\r+24.5\r+24.7\r+24.4\r*")]
+    with expect_conversation(table) as tr:
+        assert NeoptixReflex(tr, retries=2).read_all() == [24.3, 24.5, 24.7, 24.4]

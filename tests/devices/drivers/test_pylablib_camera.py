@@ -241,7 +241,9 @@ def test_real_bench_builds_a_pylablib_camera(monkeypatch, tmp_path):
         assert isinstance(cam, FluorescenceCamera)
         assert cam.exposure.get() == 0.05 and cam.filter.get() == "LP1100"
         assert bench.drivers["nirvana"].cam.attributes["AdcAnalogGain"] == 2.0
-        assert bench.camera_devices() == ["nirvana"]
+        assert bench.devices_of(lambda kind: not kind.energizes and not kind.thermometer) == [
+            "nirvana"
+        ]
     finally:
         bench.close()
     assert bench.drivers["nirvana"].cam.closed

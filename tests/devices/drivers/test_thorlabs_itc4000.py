@@ -47,6 +47,32 @@ TABLE = [
     ("get_tec_setpoint_C", (), [(b"SOUR2:TEMP?\n", b"2.500000E+01\n")], 25.0),
     ("set_tec_setpoint_C", (24.5,), write(b"SOUR2:TEMP 24.5\n"), None),
     ("measure_current_A", (), [(b"MEAS:CURR?\n", b"1.499900E+00\n")], 1.4999),
+    # nodes used by public client code (Openwater, photonmover, qtlab)
+    ("get_tec_mode", (), [(b"SOUR2:FUNC?\n", b"TEMP\n")], "TEMP"),
+    ("set_tec_mode", ("temperature",), write(b"SOUR2:FUNC TEMP\n"), None),
+    ("get_on_delay_s", (), [(b"OUTP:DEL?\n", b"5.000000E-01\n")], 0.5),
+    ("set_on_delay_s", (0.5,), write(b"OUTP:DEL 0.5\n"), None),
+    ("save_settings", (3,), write(b"*SAV 3\n"), None),
+    ("recall_settings", (3,), write(b"*RCL 3\n"), None),
+    ("measure_voltage_V", (), [(b"MEAS:VOLT?\n", b"1.875000E+00\n")], 1.875),
+    ("get_shape", (), [(b"SOUR:FUNC:SHAP?\n", b"PULS\n")], "PULS"),
+    ("set_shape", ("DC",), write(b"SOUR:FUNC:SHAP DC\n"), None),
+    ("set_pulse_period_s", (0.033,), write(b"SOUR:PULS:PER 0.033\n"), None),
+    ("get_pulse_width_s", (), [(b"SOUR:PULS:WIDT?\n", b"1.000000E-04\n")], 1e-4),
+    ("set_pulse_hold", ("width",), write(b"SOUR:PULS:HOLD WIDT\n"), None),
+    ("get_trigger_source", (), [(b"TRIG:SOUR?\n", b"EXT\n")], "EXT"),
+    ("set_trigger_source", ("INT",), write(b"TRIG:SOUR INT\n"), None),
+    (
+        "configure_qcw",
+        (0.2, 0.05),
+        write(b"SOUR:PULS:HOLD WIDT\n")
+        + [(b"SOUR:PULS:WIDT?\n", b"5.000000E-04\n")]
+        + write(b"SOUR:PULS:PER 0.2\n")
+        + write(b"SOUR:PULS:WIDT 0.05\n")
+        + write(b"TRIG:SOUR INT\n")
+        + write(b"SOUR:FUNC:SHAP PULS\n"),
+        None,
+    ),
     ("get_tec_temperature_C", (), [(b"MEAS:TEMP?\n", b"2.500100E+01\n")], 25.001),
     ("measure_power_W", (), [(b"MEAS:POW2?\n", b"9.999000E-01\n")], 0.9999),
     ("interlock_tripped", (), [(b"OUTP:PROT:INTL:TRIP?\n", b"1\n")], True),
@@ -379,3 +405,18 @@ def test_emergency_off_sends_the_bare_command_when_its_check_fails():
         pytest.raises(InstrumentError, match="still reads 1"),
     ):
         make(transport, retries=0).emergency_off()
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("save_settings", (-1,)),
+        ("recall_settings", (True,)),
+        ("set_on_delay_s", (float("nan"),)),
+        ("set_shape", ("square",)),
+        ("configure_qcw", (0.01, 0.02)),
+    ],
+)
+def test_bad_qcw_arguments_are_refused_before_sending(method, args):
+    with expect_conversation([]) as t, pytest.raises(ValueError):
+        getattr(ThorlabsITC4000(t), method)(*args)

@@ -69,71 +69,81 @@ def talk(emu, line: str) -> str:
     return emu.read().decode()
 
 
+def payload(emu, line: str) -> str:
+    """The payload of a ``<CR><LF>payload<CR><LF>`` reply (ISIS framing)."""
+    reply = talk(emu, line)
+    assert reply.startswith("\r\n") and reply.endswith("\r\n"), reply
+    return reply[2:-2]
+
+
+def rdata(emu) -> list[str]:
+    return payload(emu, "1,RDATA").split(",")
+
+
 def heat(emu, amps: float) -> None:
-    for line in ("1,remote", f"1,amps,{amps}", "1,hon"):
-        assert talk(emu, line) == "1,OK\r\n", line
+    for line in (f"1,amps,{amps}", "1,hon"):
+        assert talk(emu, line) == "", line  # settings get no reply (model)
 
 
-def test_initial_status_line(bench):
+def test_initial_state_isis_queries(bench):
     _, _, emu = bench
-    assert talk(emu, "1,stat") == "1,0,0.0,0,0,230,0,0\r\n"
-    assert talk(emu, "1,STAT") == "1,0,0.0,0,0,230,0,0\r\n"  # not case-sensitive
-    assert talk(emu, "1,faults") == "1,0\r\n"
-    assert talk(emu, "1,maxamps") == "1,600\r\n"
-    assert talk(emu, "1,tanks") == "1,230,354,20\r\n"
-    assert talk(emu, "1,tank") == "1,230\r\n"
+    assert talk(emu, "1,RDATA") == "\r\n1,0,0.0,0.0,0,230,0,0\r\n"
+    assert talk(emu, "1,rdata") == "\r\n1,0,0.0,0.0,0,230,0,0\r\n"  # not case-sensitive
+    assert talk(emu, "1,SYSID") == "\r\n12345\r\n"
+    assert talk(emu, "1,STAT") == "\r\n230.0,0.0,0.0,20.0,20.0\r\n"
+    assert payload(emu, "1,maxamps") == "600"  # a bare number, as client code reads it
+    assert payload(emu, "1,faults") == "0"
+    assert payload(emu, "1,temp") == "20.0"
+    assert payload(emu, "1,rtemp") == "200"
 
 
 def test_framing_quirks(bench):
     _, _, emu = bench
-    assert talk(emu, "1, stat") == "1,ERR,1\r\n"  # no spaces allowed
-    assert talk(emu, "1,remote") == "1,OK\r\n"
-    assert talk(emu, "1,amps, 100") == "1,ERR,2\r\n"
-    assert talk(emu, "1,amps") == "1,ERR,2\r\n"
-    assert talk(emu, "1,amps,1e2") == "1,ERR,2\r\n"
-    assert talk(emu, "1,amps,601") == "1,ERR,3\r\n"
-    assert talk(emu, "1,bogus") == "1,ERR,1\r\n"
-    assert talk(emu, "stat") == ""  # no address: nobody answers
-    assert talk(emu, "2,stat") == ""  # another unit's address
-    assert talk(emu, "1,stat\n").startswith("1,0,")  # a trailing LF is tolerated
-    emu.write(b"1,st")
+    assert talk(emu, "1, RDATA") == ""  # no spaces allowed: not understood, no reply
+    assert talk(emu, "1,amps, 100") == ""
+    assert emu.setpoint_A == 0.0
+    for line in ("1,amps", "1,amps,1e2", "1,amps,601", "1,bogus", "RDATA", "2,RDATA"):
+        assert talk(emu, line) == "", line
+    assert emu.setpoint_A == 0.0
+    assert talk(emu, "1,RDATA\n").startswith("\r\n1,0,")  # a trailing LF is tolerated
+    emu.write(b"1,RD")
     assert emu.read() == b""
-    emu.write(b"at\r")
-    assert emu.read() == b"1,0,0.0,0,0,230,0,0\r\n"
+    emu.write(b"ATA\r")
+    assert emu.read() == b"\r\n1,0,0.0,0.0,0,230,0,0\r\n"
 
 
-def test_help_lists_commands_and_ends_with_ok(bench):
+def test_help_lists_the_manual_commands(bench):
     _, _, emu = bench
-    lines = talk(emu, "1,?").split("\r\n")
-    assert lines[-2:] == ["1,OK", ""]
-    names = {line.split(" ")[0].split(",")[0].split("[")[0] for line in lines[:-2]}
-    assert {
-        "amps",
-        "%amps",
-        "hon",
-        "hoff",
-        "almin",
-        "almax",
-        "aldelay",
-        "alon",
-        "aloff",
-        "stat",
-        "faults",
-        "tank",
-        "remote",
-    } <= names
+    lines = payload(emu, "1,?").split("\r\n")
+    names = {line.split(" ")[0].split(",")[0] for line in lines}
+    manual = {"%amps", "?", "aldelay", "almax", "almin", "aloff", "alon", "amps", "maxamps"}
+    assert manual | {"hoff", "rdata", "sysid", "stat"} <= names
+    assert "remote" not in names and "local" not in names
 
 
-def test_setpoints_need_remote_control(bench):
+def test_amps_from_a_fresh_client_is_accepted(bench):
+    """RS-485 is the control location by default: ``1,amps,10`` needs nothing first."""
     _, _, emu = bench
-    for line in ("1,amps,100", "1,%amps,50", "1,hon", "1,tank,354"):
-        assert talk(emu, line) == "1,ERR,4\r\n"
-    assert talk(emu, "1,hoff") == "1,OK\r\n"  # heat off is always accepted
-    assert talk(emu, "1,remote") == "1,OK\r\n"
-    assert talk(emu, "1,%amps,50") == "1,OK\r\n"
+    assert talk(emu, "1,amps,10") == ""
+    assert rdata(emu)[2] == "10.0"
+    assert talk(emu, "1,%amps,50") == ""
     assert emu.setpoint_A == 300.0
-    assert talk(emu, "1,local") == "1,OK\r\n"
-    assert talk(emu, "1,amps,10") == "1,ERR,4\r\n"
+
+
+def test_front_panel_control_ignores_rs485_setpoints_and_heat_on():
+    world = SimWorld(SimClock(start=0.0), RecordingSample())
+    emu = AmbrellEasyHeatEmulator(world, control="front_panel", readback_noise=0.0)
+    for line in ("1,amps,100", "1,%amps,50", "1,hon", "1,tank,354"):
+        assert talk(emu, line) == ""
+    assert rdata(emu)[:3] == ["1", "0", "0.0"] and emu.frequency_Hz == 230e3
+    assert talk(emu, "1,hoff") == ""  # heat off is always accepted
+
+
+def test_percent_amps_needs_enabling():
+    world = SimWorld(SimClock(start=0.0), RecordingSample())
+    emu = AmbrellEasyHeatEmulator(world, percent_amps=False)
+    talk(emu, "1,%amps,50")
+    assert emu.setpoint_A == 0.0
 
 
 def test_ramp_drives_the_world_field(bench):
@@ -148,9 +158,8 @@ def test_ramp_drives_the_world_field(bench):
     assert emu.current_A == 200.0
     assert emu.field_A_m == pytest.approx(8000.0)
     assert sample.field_A_m == pytest.approx(8000.0)
-    status = talk(emu, "1,stat")
-    assert status.startswith("1,1,200.0,200,800,230,1,1")  # I^2 R = 200^2 * 0.02 W
-    assert talk(emu, "1,hoff") == "1,OK\r\n"
+    assert rdata(emu) == ["1", "1", "200.0", "200.0", "800", "230", "0", "1200"]  # I^2 R
+    assert talk(emu, "1,hoff") == ""
     assert not emu.heating
     assert sample.history[-1] == (pytest.approx(1.2), 230e3, 0.0)
 
@@ -173,23 +182,24 @@ def test_broadcast_heat_off_gets_no_reply(bench):
     assert talk(emu, "0,hoff") == ""
     assert not emu.heating and sample.field_A_m == 0.0
     assert talk(emu, "0,hon") == ""  # not a broadcast command: ignored
+    assert talk(emu, "0,RDATA") == ""  # a broadcast is never answered
     assert not emu.heating
 
 
 def test_tank_selection(bench):
     clock, sample, emu = bench
-    talk(emu, "1,remote")
-    assert talk(emu, "1,tank,100") == "1,ERR,3\r\n"
-    assert talk(emu, "1,tank,354") == "1,OK\r\n"
+    assert talk(emu, "1,tank,100") == ""  # not a tank: ignored
+    assert emu.frequency_Hz == 230e3
+    assert talk(emu, "1,tank,354") == ""
     assert emu.frequency_Hz == 354e3
-    assert talk(emu, "1,tank") == "1,354\r\n"
+    assert rdata(emu)[5] == "354"
     heat(emu, 100)
-    assert talk(emu, "1,tank,230") == "1,ERR,5\r\n"
+    talk(emu, "1,tank,230")  # refused while heating
     assert emu.frequency_Hz == 354e3
     clock.advance(1.0)
     assert sample.frequency_Hz == 354e3
     assert sample.field_A_m == pytest.approx(0.035e3 * 100)
-    watts = float(talk(emu, "1,stat").split(",")[4])
+    watts = float(rdata(emu)[4])
     assert watts == pytest.approx(100**2 * 0.02 * math.sqrt(354 / 230), abs=0.5)
 
 
@@ -198,25 +208,26 @@ def test_power_includes_the_sample_load(bench):
     sample.a = 2e-8  # a lossy load: 2e-8 * 8000^2 * 230e3 = 294 W
     heat(emu, 200)
     clock.advance(2.0)
-    watts = float(talk(emu, "1,stat").split(",")[4])
+    watts = float(rdata(emu)[4])
     assert watts == pytest.approx(800 + 2e-8 * 8000**2 * 230e3, abs=1)
 
 
 def test_heat_refused_with_coolant_fault_and_latched(bench):
     _, _, emu = bench
     emu.set_coolant_ok(False)
-    talk(emu, "1,remote")
-    assert talk(emu, "1,hon") == "1,ERR,6\r\n"
+    talk(emu, "1,hon")
     assert not emu.heating
-    assert talk(emu, "1,faults") == "1,1\r\n"
-    assert talk(emu, "1,reset") == "1,OK\r\n"
-    assert talk(emu, "1,faults") == "1,1\r\n"  # cause still present
+    assert payload(emu, "1,faults") == "1"
+    assert talk(emu, "1,reset") == ""
+    assert payload(emu, "1,faults") == "1"  # cause still present
     emu.set_coolant_ok(True)
-    assert talk(emu, "1,faults") == "1,1\r\n"  # latched until reset
-    assert talk(emu, "1,hon") == "1,ERR,6\r\n"
+    assert payload(emu, "1,faults") == "1"  # latched until reset
+    talk(emu, "1,hon")
+    assert not emu.heating
     talk(emu, "1,reset")
-    assert talk(emu, "1,faults") == "1,0\r\n"
-    assert talk(emu, "1,hon") == "1,OK\r\n"
+    assert payload(emu, "1,faults") == "0"
+    talk(emu, "1,hon")
+    assert emu.heating
 
 
 @pytest.mark.parametrize(("where", "bit"), [("coil", 2), ("capacitor", 4)])
@@ -232,17 +243,17 @@ def test_trips_off_when_an_interlock_opens_while_heating(bench, where, bit):
         emu.set_overtemperature(True, where=where)
     assert not emu.heating
     assert sample.field_A_m == 0.0
-    assert talk(emu, "1,stat").startswith("1,0,200.0,0,0,230,2,1")
-    assert talk(emu, "1,faults") == f"1,{bit}\r\n"
+    assert rdata(emu) == ["1", "0", "200.0", "0.0", "0", "230", "0", "2000"]
+    assert payload(emu, "1,faults") == str(bit)
     assert emu.fault_bits == bit
 
 
 def test_overtemperature_refuses_heat(bench):
     _, _, emu = bench
     emu.set_overtemperature(True)
-    talk(emu, "1,remote")
-    assert talk(emu, "1,hon") == "1,ERR,6\r\n"
-    assert talk(emu, "1,faults") == "1,2\r\n"
+    talk(emu, "1,hon")
+    assert not emu.heating
+    assert payload(emu, "1,faults") == "2"
     with pytest.raises(ValueError):
         emu.set_overtemperature(True, where="tank")
 
@@ -250,16 +261,17 @@ def test_overtemperature_refuses_heat(bench):
 def test_power_window_alarm_trips_heat_off(bench):
     clock, _, emu = bench
     for line in ("1,almin,500", "1,almax,2000", "1,aldelay,1.00", "1,alon"):
-        assert talk(emu, line) == "1,OK\r\n"
+        assert talk(emu, line) == ""
     heat(emu, 100)  # 100^2 * 0.02 = 200 W < almin
     clock.advance(0.9)
     assert emu.heating
     clock.advance(0.3)
     assert not emu.heating
-    assert talk(emu, "1,faults") == "1,8\r\n"
-    assert talk(emu, "1,hon") == "1,ERR,6\r\n"
+    assert payload(emu, "1,faults") == "8"
+    talk(emu, "1,hon")
+    assert not emu.heating
     talk(emu, "1,reset")
-    assert talk(emu, "1,faults") == "1,0\r\n"
+    assert payload(emu, "1,faults") == "0"
 
 
 def test_power_window_alarm_tolerates_the_ramp(bench):
@@ -283,27 +295,40 @@ def test_alarm_disabled_never_trips(bench):
     assert emu.heating
 
 
-def test_timer_and_counter(bench):
+def test_count_up_timer_and_stat_totals(bench):
     clock, _, emu = bench
     heat(emu, 50)
     clock.advance(5.0)
-    assert talk(emu, "1,stat").split(",")[6:] == ["5", "1\r\n"]
+    assert rdata(emu)[6:] == ["0", "5000"]
     talk(emu, "1,hoff")
     clock.advance(3.0)
     talk(emu, "1,hon")
     clock.advance(2.0)
     talk(emu, "1,hoff")
-    assert talk(emu, "1,stat").split(",")[6:] == ["2", "2\r\n"]
+    assert rdata(emu)[6:] == ["0", "2000"]  # the last heat cycle
+    mains, total, max_w, heatsink, enclosure = map(float, payload(emu, "1,STAT").split(","))
+    assert (mains, total, max_w) == (230.0, 7.0, 50.0)  # 50^2 * 0.02 W
+    assert heatsink == pytest.approx(20.5) and enclosure == pytest.approx(20.2)
+
+
+def test_timer_ends_the_heat_cycle(bench):
+    clock, sample, emu = bench
+    assert talk(emu, "1,timer,3") == ""
+    heat(emu, 50)
+    clock.advance(1.0)
+    assert rdata(emu)[6:] == ["2000", "1000"]
+    clock.advance(2.5)
+    assert not emu.heating and sample.field_A_m == 0.0
 
 
 def test_readback_noise_is_seeded():
     def run():
         clock = SimClock(start=0.0)
         world = SimWorld(clock, RecordingSample(), seed=3)
-        emu = AmbrellEasyHeatEmulator(world, readback_noise=0.01, control="remote")
+        emu = AmbrellEasyHeatEmulator(world, readback_noise=0.01)
         heat(emu, 300)
         clock.advance(2.0)
-        return [talk(emu, "1,stat").split(",")[3] for _ in range(5)]
+        return [rdata(emu)[3] for _ in range(5)]
 
     first = run()
     assert first == run()
