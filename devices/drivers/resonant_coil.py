@@ -172,7 +172,6 @@ class ResonantCoilCPX400:
             power_W=volts * amps,
             frequency_Hz=self.frequency_Hz,
             timer_s=0.0 if since is None else max(0.0, self.clock.now() - since),
-            counter=0,
             faults=faults,
         )
 
