@@ -1,6 +1,10 @@
-"""Shared test setup: where the examples are, and simulated benches of the example
-bench files (fixtures from ``labctl.testing.pytest_plugin`` are loaded too)."""
+"""Shared test setup: where the examples are, simulated benches of the example bench
+files (fixtures from ``labctl.testing.pytest_plugin`` are loaded too), and the example
+plugin package installed once per session."""
 
+import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ from labctl.testing import sim_bench
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 BENCHES = EXAMPLES / "benches"
+PLUGIN = EXAMPLES / "plugin"
 
 
 def example_bench(name: str, data_dir: Path, **kw):
@@ -30,3 +35,26 @@ def vial_bench(tmp_path):
     bench = example_bench("sim-vial.yaml", tmp_path / "data")
     yield bench
     bench.close()
+
+
+@pytest.fixture(scope="session")
+def osensa_plugin() -> Path:
+    """``examples/plugin`` installed into this environment (once per session).
+
+    Its dependencies come with labctl's ``test`` extra, so it installs without them and
+    without an isolated build.  Entry points are looked up afresh afterwards.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         str(PLUGIN)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        pytest.fail(f"installing {PLUGIN.name} failed:\n{proc.stdout}\n{proc.stderr}")
+    importlib.invalidate_caches()
+    from labctl.kinds.plugins import registered
+
+    registered.cache_clear()
+    return PLUGIN

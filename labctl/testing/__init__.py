@@ -8,6 +8,8 @@
 - :mod:`labctl.testing.pytest_plugin`: the same as pytest fixtures (loaded automatically).
 - :mod:`labctl.testing.fault_matrix`: every fault against every plan on the simulated
   bench, checking that outputs end off and no data is lost.
+- :mod:`labctl.testing.pty_bridge`: a pseudo-terminal bridged to an emulator or a
+  socket, for clients that open a serial port by its path.
 """
 
 from __future__ import annotations
