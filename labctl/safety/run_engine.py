@@ -95,10 +95,63 @@ def _trip_messages(monitor: SafetyMonitor, run_key, bundle_open: bool):
         monitor.errors.append(exc)
 
 
+class _RunState:
+    """What :func:`guarded` knows of the plan's run: whether a run and an event bundle are
+    open, whether the trip was delivered, and whether the plan is already failing."""
+
+    def __init__(self, monitor: SafetyMonitor) -> None:
+        self.monitor = monitor
+        self.run_key = None
+        self.run_open = self.bundle_open = self.delivered = self.failing = False
+
+    @property
+    def undelivered_trip(self) -> bool:
+        return self.monitor.tripped and not self.delivered
+
+    def trip(self, cause: BaseException | None = None):
+        """Record the trip in the open run (``yield from``); returns the ``SafetyTrip`` to
+        throw into the plan."""
+        self.delivered = True
+        if self.run_open:
+            yield from _trip_messages(self.monitor, self.run_key, self.bundle_open)
+            self.bundle_open = False
+        exc = SafetyTrip(f"safety trip: {self.monitor.trip_record}")
+        exc.__cause__ = cause
+        return exc
+
+    def rewrite(self, msg):
+        """Keep track of runs and bundles; add the monitor to ``open_run`` and the trip's
+        reason to ``close_run``; tell the monitor which devices the run uses."""
+        command = msg.command
+        if command == "open_run":
+            self.run_key, self.run_open = msg.run, True
+            override = (msg.kwargs.get("safety") or {}).get("temperature_max_C")
+            if isinstance(override, dict) and override:
+                self.monitor.tighten(override)
+            msg = msg._replace(kwargs={**msg.kwargs, "safety_monitor": self.monitor.describe()})
+        elif command == "close_run":
+            self.run_open = False
+            if self.delivered and not self.failing:
+                msg = msg._replace(kwargs={**msg.kwargs, **self._abort_reason(msg)})
+        elif command in ("stage", "set", "trigger", "read") and msg.obj is not None:
+            self.monitor.use(msg.obj)
+        if command == "create":
+            self.bundle_open = True
+        elif command in ("save", "drop"):
+            self.bundle_open = False
+        return msg
+
+    def _abort_reason(self, msg) -> dict:
+        reason = f"safety trip: {self.monitor.trip_record}"
+        other = msg.kwargs.get("reason")
+        if other and other not in reason:
+            reason += f" (then: {other})"
+        return {"exit_status": "abort", "reason": reason}
+
+
 def guarded(monitor: SafetyMonitor, plan):
     """Forward ``plan``'s messages; after a trip, record it and throw ``SafetyTrip``."""
-    run_key = None
-    run_open = bundle_open = delivered = failing = False
+    state = _RunState(monitor)
     pending: BaseException | None = None
     resp = None
     monitor.begin()
@@ -107,48 +160,22 @@ def guarded(monitor: SafetyMonitor, plan):
             try:
                 msg = plan.throw(pending) if pending is not None else plan.send(resp)
             except StopIteration as stop:
-                if monitor.tripped and not delivered:
+                if state.undelivered_trip:
                     raise SafetyTrip(
                         f"safety trip after the plan ended: {monitor.trip_record}"
                     ) from None
                 return stop.value
             pending, resp = None, None
-            if monitor.tripped and not delivered and failing:
+            if state.undelivered_trip and state.failing:
                 # the plan is already cleaning up after an error: record the trip, but do
                 # not interrupt its cleanup (the monitor has switched the outputs off)
-                delivered = True
-                if run_open and not bundle_open:
-                    yield from _trip_messages(monitor, run_key, False)
-            elif monitor.tripped and not delivered and (run_open or msg.command != "open_run"):
-                delivered = True
-                if run_open:
-                    yield from _trip_messages(monitor, run_key, bundle_open)
-                    bundle_open = False
-                pending = SafetyTrip(f"safety trip: {monitor.trip_record}")
+                state.delivered = True
+                if state.run_open and not state.bundle_open:
+                    yield from _trip_messages(monitor, state.run_key, False)
+            elif state.undelivered_trip and (state.run_open or msg.command != "open_run"):
+                pending = yield from state.trip()
                 continue
-            command = msg.command
-            if command == "open_run":
-                run_key, run_open = msg.run, True
-                override = (msg.kwargs.get("safety") or {}).get("temperature_max_C")
-                if isinstance(override, dict) and override:
-                    monitor.tighten(override)
-                msg = msg._replace(kwargs={**msg.kwargs, "safety_monitor": monitor.describe()})
-            elif command == "close_run":
-                run_open = False
-                if delivered and not failing:
-                    reason = f"safety trip: {monitor.trip_record}"
-                    other = msg.kwargs.get("reason")
-                    if other and other not in reason:
-                        reason += f" (then: {other})"
-                    msg = msg._replace(
-                        kwargs={**msg.kwargs, "exit_status": "abort", "reason": reason}
-                    )
-            elif command in ("stage", "set", "trigger", "read") and msg.obj is not None:
-                monitor.use(msg.obj)
-            if command == "create":
-                bundle_open = True
-            elif command in ("save", "drop"):
-                bundle_open = False
+            msg = state.rewrite(msg)
             try:
                 resp = yield msg
             except GeneratorExit:
@@ -156,17 +183,8 @@ def guarded(monitor: SafetyMonitor, plan):
                 raise
             except BaseException as exc:
                 exc = _unwrap(exc)
-                failing = failing or not (monitor.tripped and not delivered)
-                if monitor.tripped and not delivered:
-                    delivered = True
-                    if run_open:
-                        yield from _trip_messages(monitor, run_key, bundle_open)
-                        bundle_open = False
-                    trip_exc = SafetyTrip(f"safety trip: {monitor.trip_record}")
-                    trip_exc.__cause__ = exc
-                    pending = trip_exc
-                else:
-                    pending = exc
+                state.failing = state.failing or not state.undelivered_trip
+                pending = (yield from state.trip(exc)) if state.undelivered_trip else exc
     finally:
         monitor.end()
 
