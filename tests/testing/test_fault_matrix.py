@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from labctl.testing.fault_matrix import (
     PLANS,
     Case,
@@ -19,6 +21,7 @@ from labctl.testing.fault_matrix import (
 BENCHES = Path(__file__).resolve().parents[2] / "examples" / "benches"
 
 
+@pytest.mark.timeout(1200)  # 189 cases on two workers: several minutes
 def test_every_fault_at_every_phase_shuts_down_safely(tmp_path, capsys):
     outcomes = run_matrix(benches=BENCHES, data_dir=tmp_path, workers=2)
     counts = summary(outcomes)
