@@ -155,6 +155,38 @@ class _Replay:
         run.by_desc[doc["uid"]] = stream
 
 
+def _stream_snapshot(stream, lost_keys: dict, report: RecoveryReport) -> tuple:
+    """What to write of one stream (rows still pending in its columns); counts its
+    restored rows and, per data key, rows whose values were lost."""
+    target = max([stream.n_rows] + [c.n_disk for c in stream.columns if c.arr is not None])
+    work = []
+    for col in stream.columns:
+        skip = max(0, col.n_disk - col.start_row) if col.arr is not None else 0
+        work.append((col, col.pending[skip:]))
+        col.pending = []
+    before = min((c.n_disk for c in stream.columns if c.arr is not None), default=0)
+    report.restored[stream.name] = max(0, target - before)
+    report.rows[stream.name] = target
+    for (s, key), rows in lost_keys.items():
+        if s is stream:
+            n_lost = sum(1 for r in rows if r >= stream.data[key].n_disk)
+            if n_lost:
+                report.lost[f"{stream.name}/{key}"] = n_lost
+    return stream, work, target, stream.group_attrs()
+
+
+def _interrupted_stop(start: dict, last_time: float, report: RecoveryReport) -> dict:
+    """The stop document of a run whose process died before writing one."""
+    return {
+        "uid": str(uuid.uuid4()),
+        "run_start": start["uid"],
+        "time": last_time,
+        "exit_status": "interrupted",
+        "reason": "the writing process died; completed from journal.jsonl by labctl.data.recover",
+        "num_events": dict(report.rows),
+    }
+
+
 def recover(path: str | Path) -> RecoveryReport:
     """Complete the run store at ``path`` from its journal (idempotent).
 
@@ -193,38 +225,10 @@ def recover(path: str | Path) -> RecoveryReport:
         orphans=replay.orphans,
         duplicates=replay.duplicates,
     )
-    snaps = []
-    for stream in run.streams.values():
-        target = max([stream.n_rows] + [c.n_disk for c in stream.columns if c.arr is not None])
-        work = []
-        for col in stream.columns:
-            skip = max(0, col.n_disk - col.start_row) if col.arr is not None else 0
-            work.append((col, col.pending[skip:]))
-            col.pending = []
-        before = min((c.n_disk for c in stream.columns if c.arr is not None), default=0)
-        report.restored[stream.name] = max(0, target - before)
-        report.rows[stream.name] = target
-        for (s, key), rows in lost_keys.items():
-            if s is stream:
-                col = stream.data[key]
-                n_lost = sum(1 for r in rows if r >= col.n_disk)
-                if n_lost:
-                    report.lost[f"{stream.name}/{key}"] = n_lost
-        snaps.append((stream, work, target, stream.group_attrs()))
+    snaps = [_stream_snapshot(stream, lost_keys, report) for stream in run.streams.values()]
     run.write(snaps, run.root_attrs())
 
-    if attrs.get("stop"):
-        stop_doc = attrs["stop"]
-    elif stop_doc is None:
-        stop_doc = {
-            "uid": str(uuid.uuid4()),
-            "run_start": start["uid"],
-            "time": last_time,
-            "exit_status": "interrupted",
-            "reason": "the writing process died; completed from journal.jsonl by "
-            "labctl.data.recover",
-            "num_events": dict(report.rows),
-        }
+    stop_doc = attrs.get("stop") or stop_doc or _interrupted_stop(start, last_time, report)
     report.stop = stop_doc
     recovered = {"time": time.time(), "restored": report.restored, "lost": report.lost}
 
