@@ -127,6 +127,81 @@ class CoreNode:
     T_ref_C: float
 
 
+class _Assembly:
+    """The sparse conductance matrix of a :class:`PennesSolver` being built: couplings
+    between cells, conductances to fixed temperatures (with their sources ``b`` and the
+    loss bookkeeping ``ext_g``) and the diagonal."""
+
+    def __init__(self, size: int, core_index: int | None) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.diag = np.zeros(size)
+        self.b = np.zeros(size)
+        self.ext_g = np.zeros(size)  # conductance to fixed external temperatures
+        self.core_index = core_index
+
+    def couple(self, p: np.ndarray, q: np.ndarray | int, g: np.ndarray) -> None:
+        """Conductances ``g`` (W/K) between cells ``p`` and ``q``."""
+        q = np.broadcast_to(q, p.shape)
+        np.add.at(self.diag, p, g)
+        np.add.at(self.diag, q, g)
+        self.rows.extend([p, q])
+        self.cols.extend([q, p])
+        self.vals.extend([-g, -g])
+
+    def to_fixed(self, p: np.ndarray, g: np.ndarray, T: float) -> None:
+        """Conductances ``g`` (W/K) from cells ``p`` to a fixed temperature ``T`` (C)."""
+        np.add.at(self.diag, p, g)
+        np.add.at(self.b, p, g * T)
+        np.add.at(self.ext_g, p, g)
+
+    def surface(
+        self, bc: Boundary, cells: np.ndarray, area: np.ndarray, dist: np.ndarray, kk: np.ndarray
+    ) -> np.ndarray:
+        """A boundary's conductance per cell (W/K): cell centre to face through the
+        tissue, then the boundary's film coefficient, to its temperature or the core."""
+        h = bc.h_W_m2K
+        if h == 0.0:
+            return np.zeros_like(area)
+        res = dist / kk + (0.0 if math.isinf(h) else 1.0 / h)
+        g = area / res
+        if bc.to_core:
+            if self.core_index is None:
+                raise ValueError("a boundary connects to the core but there is no core node")
+            self.couple(cells, self.core_index, g)
+        else:
+            self.to_fixed(cells, g, bc.T_C)
+        return g
+
+    def matrix(self) -> sp.csc_matrix:
+        size = len(self.diag)
+        rows = np.concatenate([*self.rows, np.arange(size)])
+        cols = np.concatenate([*self.cols, np.arange(size)])
+        vals = np.concatenate([*self.vals, self.diag])
+        return sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
+
+
+def _conduction(asm: _Assembly, grid: AxiGrid, k: np.ndarray, idx: np.ndarray) -> None:
+    """Couple neighbouring cells through their shared radial and axial faces (series
+    resistance of the two half-cells, W/K)."""
+    nz, nr = grid.nz, grid.nr
+    dz = np.diff(grid.z_faces)
+    r, z, rf, zf = grid.r, grid.z, grid.r_faces, grid.z_faces
+    if nr > 1:
+        area = 2 * math.pi * rf[None, 1:-1] * dz[:, None]
+        res = (rf[None, 1:-1] - r[None, :-1]) / k[:, :-1] + (r[None, 1:] - rf[None, 1:-1]) / k[
+            :, 1:
+        ]
+        asm.couple(idx[:, :-1].ravel(), idx[:, 1:].ravel(), (area / res).ravel())
+    if nz > 1:
+        area = grid.ring_area[None, :]
+        res = (zf[1:-1] - z[:-1])[:, None] / k[:-1, :] + (z[1:] - zf[1:-1])[:, None] / k[1:, :]
+        asm.couple(
+            idx[:-1, :].ravel(), idx[1:, :].ravel(), (area / res * np.ones((nz - 1, 1))).ravel()
+        )
+
+
 class PennesSolver:
     """Assemble and integrate the linear bioheat system on ``grid`` (see module doc).
 
@@ -153,76 +228,25 @@ class PennesSolver:
         self.size = n + (1 if core else 0)
         vol = grid.volume
         idx = np.arange(n).reshape(nz, nr)
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        diag = np.zeros(self.size)
-        b = np.zeros(self.size)
-        ext_g = np.zeros(self.size)  # conductance to fixed external temperatures (loss bookkeeping)
-
-        def couple(p: np.ndarray, q: np.ndarray | int, g: np.ndarray) -> None:
-            q = np.broadcast_to(q, p.shape)
-            np.add.at(diag, p, g)
-            np.add.at(diag, q, g)
-            rows.extend([p, q])
-            cols.extend([q, p])
-            vals.extend([-g, -g])
-
-        def to_fixed(p: np.ndarray, g: np.ndarray, T: float) -> None:
-            np.add.at(diag, p, g)
-            np.add.at(b, p, g * T)
-            np.add.at(ext_g, p, g)
-
-        dz = np.diff(grid.z_faces)
+        asm = _Assembly(self.size, core_index=n if core else None)
+        _conduction(asm, grid, k, idx)
         r, z, rf, zf = grid.r, grid.z, grid.r_faces, grid.z_faces
-        # radial faces between i and i+1
-        if nr > 1:
-            area = 2 * math.pi * rf[None, 1:-1] * dz[:, None]
-            res = (rf[None, 1:-1] - r[None, :-1]) / k[:, :-1] + (r[None, 1:] - rf[None, 1:-1]) / k[
-                :, 1:
-            ]
-            couple(idx[:, :-1].ravel(), idx[:, 1:].ravel(), (area / res).ravel())
-        if nz > 1:
-            area = grid.ring_area[None, :]
-            res = (zf[1:-1] - z[:-1])[:, None] / k[:-1, :] + (z[1:] - zf[1:-1])[:, None] / k[1:, :]
-            couple(
-                idx[:-1, :].ravel(), idx[1:, :].ravel(), (area / res * np.ones((nz - 1, 1))).ravel()
-            )
-
-        def surface(
-            bc: Boundary, cells: np.ndarray, area: np.ndarray, dist: np.ndarray, kk: np.ndarray
-        ) -> np.ndarray:
-            h = bc.h_W_m2K
-            if h == 0.0:
-                return np.zeros_like(area)
-            res = dist / kk + (0.0 if math.isinf(h) else 1.0 / h)
-            g = area / res
-            if bc.to_core:
-                if core is None:
-                    raise ValueError("a boundary connects to the core but there is no core node")
-                couple(cells, n, g)
-            else:
-                to_fixed(cells, g, bc.T_C)
-            return g
-
-        self.g_top = surface(top, idx[0], grid.ring_area, np.full(nr, z[0] - zf[0]), k[0])
-        self.g_bottom = surface(bottom, idx[-1], grid.ring_area, np.full(nr, zf[-1] - z[-1]), k[-1])
-        self.g_outer = surface(
+        dz = np.diff(zf)
+        self.g_top = asm.surface(top, idx[0], grid.ring_area, np.full(nr, z[0] - zf[0]), k[0])
+        self.g_bottom = asm.surface(
+            bottom, idx[-1], grid.ring_area, np.full(nr, zf[-1] - z[-1]), k[-1]
+        )
+        self.g_outer = asm.surface(
             outer, idx[:, -1], 2 * math.pi * rf[-1] * dz, np.full(nz, rf[-1] - r[-1]), k[:, -1]
         )
         perf = (perfusion * vol).ravel()
         if core is not None:
-            couple(idx.ravel(), n, perf)
-            to_fixed(np.array([n]), np.array([core.conductance_W_K]), core.T_ref_C)
+            asm.couple(idx.ravel(), n, perf)
+            asm.to_fixed(np.array([n]), np.array([core.conductance_W_K]), core.T_ref_C)
         else:
-            to_fixed(idx.ravel(), perf, arterial_C)
-        rows.append(np.arange(self.size))
-        cols.append(np.arange(self.size))
-        vals.append(diag)
-        self.A = sp.csc_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(self.size, self.size),
-        )
+            asm.to_fixed(idx.ravel(), perf, arterial_C)
+        self.A = asm.matrix()
+        diag, b, ext_g = asm.diag, asm.b, asm.ext_g
         self.b = b
         self.ext_g = ext_g
         cap = (rho_c * vol).ravel()
