@@ -28,7 +28,7 @@ zarr versions: labctl installs and runs with any zarr 3 release.  The hand-writt
 above relies on zarr internals (metadata objects, codec pipeline, event loop), so it is
 used only on the zarr series it is tested against (``TESTED_ZARR``) and when those
 internals import; otherwise every write goes through zarr's public API (``_public``:
-same layout and files, same order of chunk and metadata writes, several times slower),
+same layout and files, same order of chunk and metadata writes, slower),
 and this is logged once.  ``FAST_PATH`` is that choice, made here and nowhere else.
 """
 
