@@ -23,6 +23,13 @@ which a flush of 60 columns felt as ~40 ms here).  At the end of a run
 
 Order inside one flush: every chunk first, then every array's metadata (in one tight
 loop), so an array's shape never covers rows whose chunk is not on disk.
+
+zarr versions: labctl installs and runs with any zarr 3 release.  The hand-written I/O
+above relies on zarr internals (metadata objects, codec pipeline, event loop), so it is
+used only on the zarr series it is tested against (``TESTED_ZARR``) and when those
+internals import; otherwise every write goes through zarr's public API (``_public``:
+same layout and files, same order of chunk and metadata writes, slower),
+and this is logged once.  ``FAST_PATH`` is that choice, made here and nowhere else.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -41,23 +49,52 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
-
-try:  # zarr >= 3.1: codecs that encode without the event loop
-    from zarr.abc.codec import SupportsSyncCodec
-except ImportError:  # pragma: no cover - older zarr: every chunk goes through the loop
-    SupportsSyncCodec = None  # type: ignore[assignment,misc]
-
 from zarr.codecs import BytesCodec
 
 from labctl.core.errors import DataError
+from labctl.data import _public
 from labctl.data._shards import encode_raw_shard, raw_inner_rows
+
+try:  # zarr internals, for the fast path only
+    from zarr.abc.codec import SupportsSyncCodec
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync as _zarr_sync
+except ImportError:  # pragma: no cover - depends on the installed zarr
+    SupportsSyncCodec = default_buffer_prototype = _zarr_sync = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger(__name__)
+
+TESTED_ZARR = (3, 1)  # zarr (major, minor) series the hand-written chunk I/O is tested on
+
+
+def zarr_series(version: str) -> tuple[int, ...]:
+    """(major, minor) of a zarr version string (``"3.1.6"`` -> ``(3, 1)``)."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return (int(m.group(1)), int(m.group(2))) if m else ()
+
+
+def _choose_fast_path() -> bool:
+    """Whether the hand-written I/O may be used with the installed zarr (logged if not)."""
+    series = zarr_series(zarr.__version__)
+    if series == TESTED_ZARR and _zarr_sync is not None:
+        return True
+    why = "its internals did not import" if series == TESTED_ZARR else "untested series"
+    log.warning(
+        "zarr %s (%s): run stores are written through zarr's public API, slower; "
+        "labctl's own chunk writer is used with zarr %d.%d.x",
+        zarr.__version__,
+        why,
+        *TESTED_ZARR,
+    )
+    return False
+
+
+FAST_PATH = _choose_fast_path()
 
 FORMAT_VERSION = 1
 MISSING = object()  # marks a row without a value for a column (written as the fill value)
 
-_PROTO = default_buffer_prototype()
+_PROTO = default_buffer_prototype() if default_buffer_prototype is not None else None
 _SHAPE_SENTINEL = 7_340_298_316_455_107  # a row count no run reaches, replaced per flush
 _SENTINEL_BYTES = b"%d" % _SHAPE_SENTINEL
 
@@ -68,8 +105,9 @@ def _rows_field(n: int) -> bytes:
 
 
 def run_sync(coro: Any) -> Any:
-    """Run a zarr coroutine on zarr's own event loop and return its result."""
-    return sync(coro)
+    """Run a zarr coroutine to completion and return its result (zarr's own event loop
+    on the fast path, else labctl's)."""
+    return _zarr_sync(coro) if FAST_PATH else _public.run(coro)
 
 
 def stage_file(path: Path, data: Any) -> Path:
@@ -177,6 +215,8 @@ class ColumnArray:
         self.start_row = start_row  # rows before this column existed (fill)
         # flush-side state (touched only under the writer's I/O lock)
         self.arr: Any = None  # zarr AsyncArray once created/opened
+        self.disk: Any = None  # public-API path: the array on an ``_public.DiskStore``
+        self._dtype: np.dtype | None = None
         self._md_template: bytes | None = None  # zarr.json with a sentinel row count
         self._md_field: int | None = None
         self.raw_inner: int | None = None
@@ -189,8 +229,17 @@ class ColumnArray:
         self.n_data = 0  # rows whose bytes are in chunk files
 
     # -- creation / opening -------------------------------------------------
-    async def create(self, group: Any) -> None:
-        """Create the zarr array (shape ``start_row`` rows) inside ``group``."""
+    async def create(self, group: Any, disk_root: Path | None = None) -> None:
+        """Create the zarr array (shape ``start_row`` rows) inside ``group``; on the
+        public-API path with ``disk_root``, in the store on disk at ``disk_root``."""
+        kw = self._create_kwargs()
+        if disk_root is not None and not FAST_PATH:
+            arr = await _public.create_array(disk_root, self.path, **kw)
+        else:
+            arr = await group.create_array(self.name, **kw)
+        self._attach(arr, self.start_row)
+
+    def _create_kwargs(self) -> dict[str, Any]:
         outer = (self.chunk_rows, *self.row_shape)
         kw: dict[str, Any] = dict(
             shape=(self.start_row, *self.row_shape),
@@ -205,20 +254,21 @@ class ColumnArray:
         )
         if self.fill is not None:
             kw["fill_value"] = self.fill
-        arr = await group.create_array(self.name, **kw)
-        self._attach(arr, self.start_row)
+        return kw
 
     def _attach(self, arr: Any, n: int) -> None:
         self.arr = arr
+        self._dtype = np.dtype(arr.dtype)
         self._md_template = None
         self._md_field: int | None = None  # offset of the in-place row count on disk
-        self.raw_inner = raw_inner_rows(arr.metadata)  # shards written without zarr's encoder
         self.n = self.n_disk = n
-        self.chunk_rows = arr.metadata.chunk_grid.chunk_shape[0]
+        self.chunk_rows = int((arr.shards or arr.chunks)[0])
         self.fill = arr.metadata.fill_value
         self.tail_start = (n // self.chunk_rows) * self.chunk_rows
         self.tail = self._empty_tail()
-        self.in_place = _raw_chunks(arr.metadata)
+        # raw shards are written without zarr's encoder, raw chunks patched in place
+        self.raw_inner = raw_inner_rows(arr.metadata) if FAST_PATH else None
+        self.in_place = FAST_PATH and _raw_chunks(arr.metadata)
         self.n_data = n
         self.file_chunk = None  # an existing partial chunk is rewritten whole, once
 
@@ -227,16 +277,15 @@ class ColumnArray:
         """Wrap an existing zarr AsyncArray for further appends (used by recovery)."""
         path = arr.path
         group_path, _, name = path.rpartition("/")
-        md = arr.metadata
         col = cls(
             group_path,
             name,
-            tuple(md.shape[1:]),
-            md.data_type.to_native_dtype(),
-            chunk_rows=md.chunk_grid.chunk_shape[0],
-            dims=tuple(md.dimension_names or ()),
+            tuple(arr.shape[1:]),
+            np.dtype(arr.dtype),
+            chunk_rows=int((arr.shards or arr.chunks)[0]),
+            dims=tuple(arr.metadata.dimension_names or ()),
         )
-        col._attach(arr, md.shape[0])
+        col._attach(arr, arr.shape[0])
         col.start_row = start_row
         if col.n > col.tail_start:  # reload the incomplete last chunk
             part = run_sync(arr.getitem(slice(col.tail_start, col.n)))
@@ -250,7 +299,7 @@ class ColumnArray:
 
     @property
     def native_dtype(self) -> np.dtype:
-        return self.arr.metadata.data_type.to_native_dtype()
+        return self._dtype
 
     def _empty_tail(self) -> np.ndarray:
         return np.full((self.chunk_rows, *self.row_shape), self.fill, dtype=self.native_dtype)
@@ -456,31 +505,29 @@ async def create_columns(
     """Create ``cols`` in ``group``; with ``disk_root``, ``group`` lives in memory and
     each array's ``zarr.json`` is written under ``disk_root`` (atomically)."""
     cols = list(cols)
-    await asyncio.gather(*(c.create(group) for c in cols))
-    if disk_root is not None:
+    await asyncio.gather(*(c.create(group, disk_root) for c in cols))
+    if disk_root is not None and FAST_PATH:
         for c in cols:
             data, c._md_field = c.metadata_padded(c.n_disk)
             write_atomic(disk_root / c.path / "zarr.json", data)
 
 
-_PADDED = re.compile(rb"\d {2,}\s*[,\]]")
+# the row count of a padded zarr.json: the first number of "shape", blanks after it
+_PADDED = re.compile(rb'("shape": \[\s*\d+) +')
 
 
 def unpad_metadata(root: Path) -> int:
     """Rewrite every array ``zarr.json`` under ``root`` still holding a padded row count
-    (a run that died mid-way) in zarr's exact form; returns how many were rewritten."""
-    from zarr.core.metadata.v3 import ArrayV3Metadata
+    (a run that died mid-way) in zarr's exact form; returns how many were rewritten.
 
+    The padded form is zarr's own text with blanks after the row count: dropping them
+    restores it byte for byte, with any zarr version."""
     done = 0
     for meta in Path(root).rglob("zarr.json"):
         data = meta.read_bytes()
-        if not _PADDED.search(data):
+        if not _PADDED.search(data) or json.loads(data).get("node_type") != "array":
             continue
-        doc = json.loads(data)
-        if doc.get("node_type") != "array":
-            continue
-        md = ArrayV3Metadata.from_dict(doc)
-        write_atomic(meta, md.to_buffer_dict(_PROTO)["zarr.json"].to_bytes(), mkdir=False)
+        write_atomic(meta, _PADDED.sub(rb"\1", data, count=1), mkdir=False)
         done += 1
     return done
 
@@ -494,6 +541,19 @@ def finalize_columns(root: Path, cols: Iterable[ColumnArray]) -> None:
             c._md_field = None
 
 
+def _new_chunks(col: ColumnArray, rows: np.ndarray | None, pad: int) -> list:
+    """Put ``rows`` (then fill up to ``pad`` rows) after the column's rows; the chunks
+    completed, as (index, data, rows)."""
+    chunks: list[tuple[int, np.ndarray, int]] = []
+    if rows is not None and len(rows):
+        chunks += col.add_rows(rows)
+    if pad > col.n:
+        chunks += col.add_rows(
+            np.full((pad - col.n, *col.row_shape), col.fill, dtype=col.native_dtype)
+        )
+    return chunks
+
+
 def write_columns(
     root: Path, work: list[tuple[ColumnArray, np.ndarray | None, int]], partial: bool = True
 ) -> None:
@@ -502,17 +562,14 @@ def write_columns(
     ``work`` holds (column, rows or None, pad to this many rows).  With ``partial``
     False the incomplete last chunk stays in memory and the shape stops before it.
     """
+    if not FAST_PATH:
+        _write_public(root, work, partial)
+        return
     jobs: list[tuple[ColumnArray, int, np.ndarray, int]] = []
     in_place: list[tuple] = []
     commit: list[tuple[ColumnArray, int]] = []
     for col, rows, pad in work:
-        chunks: list[tuple[int, np.ndarray, int]] = []
-        if rows is not None and len(rows):
-            chunks += col.add_rows(rows)
-        if pad > col.n:
-            chunks += col.add_rows(
-                np.full((pad - col.n, *col.row_shape), col.fill, dtype=col.native_dtype)
-            )
+        chunks = _new_chunks(col, rows, pad)
         if col.in_place:
             in_place.append(_in_place_ops(col, chunks, partial, root))
         else:
@@ -524,28 +581,58 @@ def write_columns(
             commit.append((col, n))
     if not jobs and not commit and not any(ops for *_, ops in in_place):
         return
+    _apply_in_place(in_place)
+    _write_chunks(root, jobs)
+    _commit_shapes(root, commit)
+
+
+def _write_public(
+    root: Path, work: list[tuple[ColumnArray, np.ndarray | None, int]], partial: bool
+) -> None:
+    """``write_columns`` through zarr's public API (``_public.write``)."""
+    items = []
+    for col, rows, pad in work:
+        chunks = _new_chunks(col, rows, pad)
+        if partial:
+            chunks += col.tail_chunk()
+        n = col.n if partial else col.tail_start
+        if chunks or n != col.n_disk:
+            items.append((col, chunks, n))
+    if items:
+        run_sync(_public.write(root, items))
+
+
+def _new_file(col: ColumnArray, path: Path, data: Any) -> None:
+    """Write a chunk file atomically, making its directory the first time."""
+    if path.parent not in col._dirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        col._dirs.add(path.parent)
+    write_atomic(path, data, mkdir=False)
+
+
+def _apply_in_place(in_place: list[tuple]) -> None:
+    """Carry out ``_in_place_ops`` results: new chunk files, then patches."""
     for col, _, _, ops in in_place:
         for op in ops:
             if op[0] == "patch":
                 _patch(op[1], op[2], op[3])
             else:
-                if op[1].parent not in col._dirs:
-                    op[1].parent.mkdir(parents=True, exist_ok=True)
-                    col._dirs.add(op[1].parent)
-                write_atomic(op[1], op[2], mkdir=False)
+                _new_file(col, op[1], op[2])
     for col, n_data, file_chunk, _ in in_place:
         col.n_data, col.file_chunk = n_data, file_chunk
-    files = []
+
+
+def _write_chunks(root: Path, jobs: list[tuple[ColumnArray, int, np.ndarray, int]]) -> None:
+    """Encode and write whole chunk files (threads measured no faster on this disk)."""
     for (col, index, _, _), buf in zip(jobs, _encode(jobs), strict=True):
-        path = col.chunk_file(index, root)
-        if path.parent not in col._dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            col._dirs.add(path.parent)
-        files.append((path, buf))
-    for path, data in files:  # (threads measured no faster on this disk)
-        write_atomic(path, data, mkdir=False)
+        _new_file(col, col.chunk_file(index, root), buf)
+
+
+def _commit_shapes(root: Path, commit: list[tuple[ColumnArray, int]]) -> None:
+    """Give each column its new row count: a column's first commit writes the padded
+    ``zarr.json`` (atomically), later ones overwrite its row-count field in place."""
     staged = []
-    for col, n in commit:  # a column's first commit makes the padded form, atomically
+    for col, n in commit:
         if col._md_field is None:
             data, field = col.metadata_padded(n)
             staged.append((stage_file(root / col.path / "zarr.json", data), col, field))
