@@ -58,3 +58,20 @@ def osensa_plugin() -> Path:
 
     registered.cache_clear()
     return PLUGIN
+
+
+#: the clocks device tests run on: lockstep (simulation's default) and realtime, fast
+DEVICE_CLOCKS = {"lockstep": {}, "realtime": {"speed": 1000.0}}
+
+
+@pytest.fixture(params=sorted(DEVICE_CLOCKS))
+def clock_factory(request):
+    """Makes the bench clock of a device test, once per clock kind: the device layer takes
+    one code path on both (a realtime clock paces like hardware, fast)."""
+    from labctl.core.clock import SimClock
+
+    def make(start: float = 0.0) -> SimClock:
+        return SimClock(request.param, start=start, **DEVICE_CLOCKS[request.param])
+
+    make.mode = request.param
+    return make

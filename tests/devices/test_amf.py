@@ -1,4 +1,5 @@
-"""AMFGenerator against the EASYHEAT emulator in process, on a lockstep clock."""
+"""AMFGenerator against the EASYHEAT emulator in process, on a lockstep and on a realtime
+clock (``bench``); tests of exact virtual timings use the lockstep clock alone."""
 
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ class LumpedSample:
         return {}
 
 
-def make_bench(limits: BenchLimits | None = None, **emulator_options):
-    clock = SimClock(start=0.0)
+def make_bench(limits: BenchLimits | None = None, clock=None, **emulator_options):
+    clock = clock if clock is not None else SimClock(start=0.0)
     sample = LumpedSample()
     world = SimWorld(clock, sample)
     options = {"coil_calibration": CAL, "readback_noise": 0.0, **emulator_options}
@@ -60,7 +61,12 @@ def make_bench(limits: BenchLimits | None = None, **emulator_options):
 
 
 @pytest.fixture
-def bench():
+def bench(clock_factory):
+    return make_bench(clock=clock_factory())
+
+
+@pytest.fixture
+def lockstep_bench():
     return make_bench()
 
 
@@ -169,7 +175,9 @@ def test_frequency_change_refused_while_output_on(bench):
     assert emu.frequency_Hz == 230e3
 
 
-def test_output_on_ramps_and_reads_back(bench):
+def test_output_on_ramps_and_reads_back(lockstep_bench):
+    """(Exact virtual timings: lockstep clock.)"""
+    bench = lockstep_bench
     clock, sample, emu, transport, amf = bench
     amf.field.set(8.0).wait()
     assert not emu.heating
@@ -193,7 +201,9 @@ def test_output_on_ramps_and_reads_back(bench):
     assert sample.T > 25.0
 
 
-def test_read_asks_for_status_once(bench):
+def test_read_asks_for_status_once(lockstep_bench):
+    """(Exact virtual timings: lockstep clock.)"""
+    bench = lockstep_bench
     clock, _, _, transport, amf = bench
     amf.read()
     assert transport.log.sent() == [b"1,RDATA\r", b"1,faults\r"]
@@ -212,7 +222,9 @@ def test_read_asks_for_status_once(bench):
     assert len(transport.log.sent()) == 2  # a command since: asked again
 
 
-def test_setpoint_change_while_heating_waits_for_the_ramp(bench):
+def test_setpoint_change_while_heating_waits_for_the_ramp(lockstep_bench):
+    """(Exact virtual timings: lockstep clock.)"""
+    bench = lockstep_bench
     clock, _, emu, _, amf = bench
     amf.field.set(4.0).wait()
     amf.output.set(1).wait()
@@ -254,7 +266,7 @@ def test_coolant_loss_while_heating_trips_and_is_reported(bench):
     clock, sample, emu, _, amf = bench
     amf.field.set(8.0).wait()
     amf.output.set(1).wait()
-    clock.advance(10.0)
+    clock.sleep(10.0)
     emu.set_coolant_ok(False)
     assert not emu.heating and sample.field_A_m == 0.0
     reading = amf.read()
@@ -298,7 +310,9 @@ def test_stop_falls_back_to_broadcast_when_the_unit_does_not_answer(bench):
     assert transport.log.sent()[-3:] == [b"1,hoff\r", b"1,RDATA\r", b"0,hoff\r"]
 
 
-def test_bluesky_plan(bench):
+def test_bluesky_plan(lockstep_bench):
+    """(Exact virtual timings: lockstep clock.)"""
+    bench = lockstep_bench
     clock, sample, emu, _, amf = bench
     RE = RunEngine({}, context_managers=[])
     install_sleep_handler(RE, clock)

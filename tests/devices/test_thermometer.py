@@ -23,9 +23,7 @@ from labctl.testing import TableSample
 ROLES = {1: "tumor", 2: "rectal", 4: "skin"}
 
 
-@pytest.fixture
-def bench():
-    clock = SimClock(start=1_000_000.0)
+def _make_bench(clock):
     sample = TableSample(tumor=37.0, rectal=36.5, skin=33.0)
     world = SimWorld(clock, sample)
     probes = {
@@ -44,6 +42,17 @@ def bench():
     )
     transport.log.clear()
     return clock, sample, emu, transport, thermo
+
+
+@pytest.fixture
+def bench(clock_factory):
+    return _make_bench(clock_factory(start=1_000_000.0))
+
+
+@pytest.fixture
+def lockstep_bench():
+    """(Exact virtual timestamps: lockstep clock.)"""
+    return _make_bench(SimClock(start=1_000_000.0))
 
 
 def test_construction_builds_one_signal_per_role_and_enables_those_channels(bench):
@@ -84,11 +93,12 @@ def test_bad_roles_are_config_errors(bench, roles, match):
         FiberOpticThermometer(thermo.driver, roles=roles, clock=thermo.clock, name="bad")
 
 
-def test_trigger_is_one_query_and_read_reports_every_role(bench):
+def test_trigger_is_one_query_and_read_reports_every_role(lockstep_bench):
+    bench = lockstep_bench
     clock, sample, _, transport, thermo = bench
     thermo.trigger().wait()
     sample.T["tumor"] = 39.0  # changes after the trigger do not show in read()
-    clock.advance(1.0)
+    clock.sleep(1.0)
     reading = thermo.read()
     assert transport.log.sent() == [b"t\r"]
     assert reading["thermo_tumor"]["value"] == 37.0
@@ -103,7 +113,7 @@ def test_get_outside_a_trigger_reads_afresh(bench):
     clock, sample, _, transport, thermo = bench
     thermo.trigger().wait()
     sample.T["tumor"] = 39.0
-    clock.advance(1.0)
+    clock.sleep(1.0)
     assert thermo.tumor.get() == 39.0
     assert transport.log.sent() == [b"t\r", b"t1\r"]
     assert thermo.read()["thermo_tumor"]["value"] == 39.0
@@ -134,7 +144,7 @@ def test_broken_fiber_reads_nan_and_status_says_why(bench):
     assert reading["thermo_tumor_status"]["value"] == "ok"
     assert transport.log.sent() == [b"t\r", b"y\r"]  # power asked only for the diagnosis
     emu.probes[2].broken = False
-    clock.advance(0.2)  # the next scan (3 channels x 50 ms) sees the probe again
+    clock.sleep(0.2)  # the next scan (3 channels x 50 ms) sees the probe again
     assert thermo.rectal_status.get() == "ok"
     assert thermo.read()["thermo_rectal"]["value"] == 36.5
 
@@ -180,12 +190,12 @@ def test_check_limits(bench):
     thermo.trigger().wait()
     thermo.check_limits()
     sample.T["tumor"] = 45.5
-    clock.advance(0.2)
+    clock.sleep(0.2)
     thermo.trigger().wait()
     with pytest.raises(LimitError, match="45.5 C for 'tumor'"):
         thermo.check_limits()
     emu.probes[1].broken = True
-    clock.advance(0.2)
+    clock.sleep(0.2)
     thermo.trigger().wait()
     with pytest.raises(LimitError, match="no valid reading"):
         thermo.check_limits()
@@ -202,7 +212,8 @@ def test_stop_and_unstage_leave_the_instrument_quiet(bench):
     assert not emu.streaming
 
 
-def test_count_plan_one_query_per_event(bench):
+def test_count_plan_one_query_per_event(lockstep_bench):
+    bench = lockstep_bench
     clock, sample, emu, transport, thermo = bench
     sample.rate_C_s = 0.1
     RE = RunEngine({}, context_managers=[])
