@@ -52,8 +52,8 @@ class LumpedVial:
 
 
 class Bench:
-    def __init__(self, **emulator_options):
-        self.clock = SimClock("lockstep", start=1000.0)
+    def __init__(self, clock=None, **emulator_options):
+        self.clock = clock if clock is not None else SimClock("lockstep", start=1000.0)
         self.world = SimWorld(self.clock, LumpedVial(), seed=3)
         self.emulator = ITC4000Emulator(self.world, name="laser", **emulator_options)
         self.transport = open_transport("sim://laser", sims={"laser": self.emulator}, log=True)
@@ -76,7 +76,13 @@ class Bench:
 
 
 @pytest.fixture
-def bench():
+def bench(clock_factory):
+    return Bench(clock=clock_factory(start=1000.0))
+
+
+@pytest.fixture
+def lockstep_bench():
+    """(Exact virtual timings and interleavings: lockstep clock.)"""
     return Bench()
 
 
@@ -231,13 +237,14 @@ def test_one_compound_query_per_trigger(bench):
 
 def test_stale_snapshot_is_not_used(bench):
     bench.laser.trigger().wait()
-    bench.clock.advance(5.0)
+    bench.clock.sleep(5.0)
     bench.transport.log.clear()
     bench.laser.power.get()
     assert bench.transport.log.sent() == [b"MEAS:POW2?\n"]
 
 
-def test_bluesky_plans(bench):
+def test_bluesky_plans(lockstep_bench):
+    bench = lockstep_bench
     RE = RunEngine({}, context_managers=[])
     install_sleep_handler(RE, bench.clock)
     docs = []
@@ -298,7 +305,8 @@ def test_mpe_outside_the_tabulated_range_is_nan(bench):
     assert math.isnan(laser.mpe_W_cm2)
 
 
-def test_laser_off_from_another_caller_cancels_a_switch_on_under_way(bench):
+def test_laser_off_from_another_caller_cancels_a_switch_on_under_way(lockstep_bench):
+    bench = lockstep_bench
     """A safety monitor switching the laser off during the TEC wait must win."""
     fired = []
 
