@@ -306,8 +306,8 @@ def test_mpe_outside_the_tabulated_range_is_nan(bench):
 
 
 def test_laser_off_from_another_caller_cancels_a_switch_on_under_way(lockstep_bench):
-    bench = lockstep_bench
     """A safety monitor switching the laser off during the TEC wait must win."""
+    bench = lockstep_bench
     fired = []
 
     def monitor():
