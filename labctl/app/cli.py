@@ -61,6 +61,7 @@ def _cmd_sim_serve(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from labctl.app.study_commands import parse_md
     from labctl.protocol.runner import run_protocol
 
     steps = run_protocol(
@@ -71,6 +72,7 @@ def _cmd_run(args) -> int:
         data_dir=args.data_dir,
         quiet=args.quiet,
         table=args.table,
+        metadata=parse_md(args.md),
     )
     if any(s.interrupted for s in steps):
         return EXIT_INTERRUPTED
@@ -231,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a live table of the readings instead of the progress line",
     )
+    run.add_argument(
+        "--md",
+        action="append",
+        metavar="KEY=VALUE",
+        help="metadata for the start documents (repeatable), e.g. --md subject=M03",
+    )
     run.set_defaults(func=_cmd_run)
 
     shell = sub.add_parser(
@@ -345,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=_cmd_validate)
+    from labctl.app.study_commands import add_study_parser
+
+    add_study_parser(sub)
     return parser
 
 

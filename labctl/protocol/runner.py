@@ -367,6 +367,8 @@ def run_protocol(
     data_dir: str | Path | None = None,
     quiet: bool = False,
     table: bool = False,
+    metadata: dict[str, Any] | None = None,
+    sample: dict[str, Any] | None = None,
 ) -> list[StepResult]:
     """Run every step of a protocol file (what ``labctl run`` does).
 
@@ -376,13 +378,18 @@ def run_protocol(
     always one line per run: ``run <uid> (<plan>): <exit status>, data in <store>``.
     Stops at the first step that does not succeed (Ctrl-C aborts the running step);
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
-    or ``LimitError`` before anything is energized.
+    or ``LimitError`` before anything is energized.  ``metadata`` adds to (and overrides)
+    the protocol's metadata; ``sample`` replaces the simulated bench's sample section.
     """
     from bluesky.utils import RunEngineInterrupted
 
     from labctl.bench import Bench
 
     protocol, doc = load_protocol(path)
+    if metadata:
+        protocol.metadata = Metadata.model_validate(
+            {**protocol.metadata.model_dump(exclude_none=True), **metadata}
+        )
     bench_file = Path(bench) if bench else bench_path(protocol, doc)
     if bench_file is None:
         raise ConfigError(
@@ -398,7 +405,17 @@ def run_protocol(
         if not quiet:
             print(text, flush=True)
 
-    the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+    if sample is not None:
+        from labctl.config.bench_file import load_bench_config
+
+        config = load_bench_config(bench_file, overrides={"mode": overrides.get("mode")})
+        config.sample = sample
+        if sim:
+            config.clock.mode = overrides["clock"]
+            config.clock.speed = speed or config.clock.speed
+        the_bench = Bench(config, data_dir=data_dir)
+    else:
+        the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
     recorder = _RunRecorder()
     the_bench.RE.subscribe(recorder)
     if not quiet:

@@ -1,0 +1,95 @@
+"""The ``labctl study`` subcommands (run, status) and ``--md key=value`` parsing."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import yaml
+
+from labctl.core.errors import ConfigError
+
+__all__ = ["add_study_parser", "parse_md"]
+
+
+def parse_md(items: list[str] | None) -> dict:
+    """``["operator=jd", "dose_mg_kg=5"]`` -> ``{"operator": "jd", "dose_mg_kg": 5}``;
+    values are read as YAML scalars, non-finite numbers are refused."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--md {item!r}: give key=value (a key is a plain name)")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, dict | list):
+            value = text
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--md {item!r}: {key} must be a finite number")
+        out[key] = value
+    return out
+
+
+def _cmd_study_run(args) -> int:
+    from labctl.study.runner import run_study
+
+    out = run_study(
+        args.study,
+        sim=args.sim,
+        next_session=args.next,
+        session=args.session,
+        subject=args.subject,
+        quiet=args.quiet,
+    )
+    for subject, session, status in out.ran:
+        print(f"  {subject:<8} {session:<20} {status}")
+    for d in out.decisions:
+        print(f"decision {d['decision']} ({d['rule']}): {d['status']} {d['outcome']}")
+    for subject, reason in out.blocked.items():
+        print(f"labctl: subject {subject} blocked: {reason}", file=sys.stderr)
+    return 0 if out.ok else 3
+
+
+def _cmd_study_status(args) -> int:
+    from labctl.study.status import format_status
+
+    print("\n".join(format_status(args.study)))
+    return 0
+
+
+def add_study_parser(sub) -> None:
+    """Register ``labctl study run|status`` on the top-level subparsers."""
+    study = sub.add_parser(
+        "study",
+        help="studies: subjects, administrations, sessions over days",
+        description="Run and follow a study file (see docs/study-file.md).",
+    )
+    ssub = study.add_subparsers(dest="study_command", metavar="SUBCOMMAND")
+    ssub.required = True
+    run = ssub.add_parser(
+        "run",
+        help="run a study's sessions",
+        description="--sim: the whole study on the simulated twin, subject after subject "
+        "(each subject a simulated animal whose state persists between sessions).  On "
+        "hardware: --next (the earliest due session) or --session NAME --subject ID.  "
+        "A second 'study run' of the same study is refused while one runs.",
+    )
+    run.add_argument("study", help="study file (YAML)")
+    run.add_argument("--sim", action="store_true", help="the whole study on the simulated twin")
+    run.add_argument("--next", action="store_true", help="the earliest due session (hardware)")
+    run.add_argument("--session", help="this session ...")
+    run.add_argument("--subject", help="... of this subject")
+    run.add_argument("--quiet", action="store_true", help="only the summary")
+    run.set_defaults(func=_cmd_study_run)
+    status = ssub.add_parser(
+        "status",
+        help="the timeline per subject: done, due, overdue, waiting sessions",
+        description="Print each subject's sessions with their times (study time and "
+        "time post injection; clock times when the study has a 'start'), and the "
+        "decisions made.",
+    )
+    status.add_argument("study", help="study file (YAML)")
+    status.set_defaults(func=_cmd_study_status)
