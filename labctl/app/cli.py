@@ -74,6 +74,11 @@ def _cmd_run(args) -> int:
         table=args.table,
         metadata=parse_md(args.md),
     )
+    stores = [s.path for s in steps if s.path is not None]
+    if stores:
+        from labctl.data.locations import register_data_dir
+
+        register_data_dir(Path(stores[0]).parent.parent)  # <data_dir>/<date>/<run>.zarr
     if any(s.interrupted for s in steps):
         return EXIT_INTERRUPTED
     return EXIT_OK if all(s.exit_status == "success" for s in steps) else EXIT_FAILED
@@ -123,13 +128,19 @@ def _data_dirs(args) -> list[Path]:
         from labctl.config.bench_file import load_bench_config
 
         return [Path(load_bench_config(args.bench).data_dir)]
-    return [Path("data")]
+    from labctl.data.locations import known_data_dirs
+
+    return [Path("data"), *known_data_dirs()]
 
 
 def _cmd_runs(args) -> int:
     from labctl.data import Catalog
     from labctl.report.summary import format_run_list
 
+    if args.study:
+        from labctl.study.status import print_study_runs
+
+        return print_study_runs(args, _data_dirs(args) if args.dir is None else [Path(args.dir)])
     data_dir = Path(args.dir) if args.dir else _data_dirs(args)[0]
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such data directory")
@@ -308,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--bench", help="list this bench's data_dir")
     runs.add_argument("--plan", help="only runs of this plan")
     runs.add_argument("--last", type=int, default=0, metavar="N", help="only the last N runs")
+    runs.add_argument("--study", help="only this study's runs (study id or study file)")
+    runs.add_argument("--subject", help="with --study: only this subject")
+    runs.add_argument("--group", help="with --study: only this group")
     runs.set_defaults(func=_cmd_runs)
 
     show = sub.add_parser(

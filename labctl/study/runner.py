@@ -361,7 +361,10 @@ def run_study(
     if subject is not None:
         sf.subject(subject)
     records = StudyRecords(sf.data_dir)
+    from labctl.data.locations import register_data_dir
+
     with records.lock(sf.study.study):
+        register_data_dir(sf.data_dir)
         if sim and session is None:
             return _run_sim(sf, records, quiet)
         if sim:

@@ -66,3 +66,62 @@ def format_status(path: str | Path, now: float | None = None) -> list[str]:
         for subject, reason in d.get("blocked", {}).items():
             lines.append(f"  blocked {subject}: {reason}")
     return lines
+
+
+def _study_dirs(study: str, data_dirs: list[Path]) -> tuple[str, list[Path]]:
+    """A study id (from an id or a study file) and where its runs are."""
+    p = Path(study)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        sf = load_study(p)
+        return sf.study.study, [sf.data_dir]
+    return study, data_dirs
+
+
+def study_runs(study: str, data_dirs: list[Path], subject=None, group=None) -> list:
+    """The runs (catalog entries) of a study, optionally of one subject or group."""
+    from labctl.data import Catalog
+
+    study_id, dirs = _study_dirs(study, data_dirs)
+    seen, out = set(), []
+    criteria = {"study": study_id}
+    if subject:
+        criteria["subject"] = subject
+    if group:
+        criteria["group"] = group
+    for d in dirs:
+        if not Path(d).is_dir():
+            continue
+        for r in Catalog(d).search(**criteria):
+            if r.uid not in seen:
+                seen.add(r.uid)
+                out.append(r)
+    return sorted(out, key=lambda r: r.time)
+
+
+def format_study_runs(runs) -> list[str]:
+    """One line per run: subject, group, session, time post injection, plan, status."""
+    lines = [
+        f"{'uid':<8}  {'subject':<8}  {'group':<10}  {'session':<16}  "
+        f"{'t_post_injection_s':>18}  {'plan':<26}  {'status':<8}  store"
+    ]
+    for r in runs:
+        s = r.start
+        t_pi = s.get("t_post_injection_s")
+        t_text = f"{t_pi:.0f}" if isinstance(t_pi, int | float) else "-"
+        lines.append(
+            f"{r.uid[:8]:<8}  {s.get('subject', '-')!s:<8}  {s.get('group', '-')!s:<10}  "
+            f"{s.get('session', '-')!s:<16}  {t_text:>18}  {r.plan_name or '?':<26}  "
+            f"{r.exit_status:<8}  {r.path}"
+        )
+    return lines
+
+
+def print_study_runs(args, data_dirs: list[Path]) -> int:
+    """``labctl runs --study S [--subject M] [--group G]``."""
+    runs = study_runs(args.study, data_dirs, args.subject, args.group)
+    if args.plan:
+        runs = [r for r in runs if r.plan_name == args.plan]
+    if args.last:
+        runs = runs[-args.last :]
+    print("\n".join(format_study_runs(runs)) if runs else f"study {args.study}: no runs")
+    return 0
