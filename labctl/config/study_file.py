@@ -367,6 +367,8 @@ def _check_session(sf: StudyFile, i: int, sess: Session, sessions, decisions, ch
             f"{doc.where(('sessions', i, 'protocol'))}: protocol file "
             f"{str(sf.resolve(sess.protocol))!r} not found"
         )
+    if sess.steps is not None:
+        _check_inline_steps(doc, i, sess)
     t = parse_session_time(sess.at)
     where = doc.where(("sessions", i, "at"))
     if t.anchor == "session" and (t.ref not in sessions or t.ref == sess.name):
@@ -377,3 +379,17 @@ def _check_session(sf: StudyFile, i: int, sess: Session, sessions, decisions, ch
         raise ConfigError(f"{where}: the session is scheduled before its administration")
     if t.anchor == "pi" and not sf.study.administrations:
         raise ConfigError(f"{where}: 'p.i.' but the study has no administrations")
+
+
+def _check_inline_steps(doc: YamlDoc, i: int, sess: Session) -> None:
+    """Inline steps are checked like a protocol file's (plans, arguments, types)."""
+    import yaml
+
+    from labctl.protocol.runner import load_protocol
+
+    text = yaml.safe_dump({"protocol": sess.name, "steps": sess.steps})
+    try:
+        load_protocol(text=text, source="steps")
+    except ConfigError as exc:
+        detail = str(exc).replace("steps, ", "").replace("invalid protocol file:\n  ", "")
+        raise ConfigError(f"{doc.where(('sessions', i, 'steps'))}: {detail}") from None

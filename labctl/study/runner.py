@@ -246,15 +246,28 @@ def _record_heat(sf, state, slot, steps) -> float:
     for s in steps:
         if s.path is None:
             continue
-        run = read_run(s.path)
-        stop = run.stop or {}
-        if "time" in stop:
-            duration += max(float(stop["time"]) - float(run.start["time"]), 0.0)
+        duration += _run_span_s(read_run(s.path))
         if s.plan in HEATING_PLANS:
             heat = _heat_summary(s.path)
             if heat is not None:
                 state.record_heat(slot.session.name, slot.t_s, *heat)
     return duration
+
+
+def _run_span_s(run) -> float:
+    """Clock time a run covered (first to last reading of ``primary``), s; on the
+    simulated twin this is virtual time."""
+    import numpy as np
+
+    if "primary" not in run.streams:
+        return 0.0
+    stamps = run.timestamps("primary")
+    values = [np.asarray(stamps[k].values, dtype=float) for k in stamps.data_vars]
+    values = [v[np.isfinite(v)] for v in values if v.size]
+    values = [v for v in values if v.size]
+    if not values:
+        return 0.0
+    return float(max(v.max() for v in values) - min(v.min() for v in values))
 
 
 def _hours(slot) -> str:
