@@ -367,9 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=_cmd_validate)
-    from labctl.app.study_commands import add_study_parser
+    from labctl.app.study_commands import add_export_parser, add_study_parser
 
     add_study_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

@@ -1,15 +1,16 @@
-"""The ``labctl study`` subcommands (run, status) and ``--md key=value`` parsing."""
+"""The ``labctl study`` subcommands (run, status), ``labctl export`` and ``--md key=value``."""
 
 from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import yaml
 
 from labctl.core.errors import ConfigError
 
-__all__ = ["add_study_parser", "parse_md"]
+__all__ = ["add_study_parser", "add_export_parser", "parse_md"]
 
 
 def parse_md(items: list[str] | None) -> dict:
@@ -93,3 +94,50 @@ def add_study_parser(sub) -> None:
     )
     status.add_argument("study", help="study file (YAML)")
     status.set_defaults(func=_cmd_study_status)
+
+
+def _data_dirs(args) -> list[Path]:
+    from labctl.data.locations import known_data_dirs
+
+    if args.data_dir:
+        return [Path(args.data_dir)]
+    return [Path("data"), *known_data_dirs()]
+
+
+def _cmd_export(args) -> int:
+    from labctl.data.export import export_run, export_study
+
+    if (args.run is None) == (args.study is None):
+        raise ConfigError("export a RUN or a --study, not both or neither")
+    if args.study:
+        from labctl.study.status import study_runs
+
+        runs = study_runs(args.study, _data_dirs(args))
+        if not runs:
+            raise ConfigError(f"study {args.study}: no runs to export")
+        index = export_study(runs, args.format, args.output)
+        print(f"{len(runs)} run(s) exported to {args.output} (index: {index})")
+        return 0
+    from labctl.report.summary import find_run
+
+    out = export_run(find_run(args.run, _data_dirs(args)), args.format, args.output)
+    print(f"exported to {out}")
+    return 0
+
+
+def add_export_parser(sub) -> None:
+    """Register ``labctl export``."""
+    p = sub.add_parser(
+        "export",
+        help="export a run or a study's runs to CSV, Excel or NetCDF",
+        description="CSV and Excel: the primary stream, one column per signal with its "
+        "unit in the header, time in s since the run start and since the injection. "
+        "NetCDF: every stream, arrays and images included.  With --study, -o is a "
+        "directory: one file per run and index.csv.",
+    )
+    p.add_argument("run", nargs="?", metavar="RUN", help="run store path, or uid (prefix)")
+    p.add_argument("--study", help="every run of this study (study id or file)")
+    p.add_argument("--format", required=True, choices=("csv", "xlsx", "nc"))
+    p.add_argument("-o", "--output", required=True, metavar="PATH")
+    p.add_argument("--data-dir", help="where to look for a uid (default: ./data and the catalog)")
+    p.set_defaults(func=_cmd_export)

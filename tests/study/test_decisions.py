@@ -37,6 +37,7 @@ def cohort(studies, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the whole study runs in the module fixture
 def test_each_subjects_group_is_the_rule_applied_to_its_stored_image(cohort):
     path, out = cohort
     assert out.ok and out.blocked == {}

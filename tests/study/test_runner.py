@@ -17,7 +17,8 @@ from labctl.study.runner import run_study
 from labctl.study.status import format_status, study_runs
 
 H = 3600.0
-pytestmark = pytest.mark.slow
+# the whole study runs in the module fixture, inside the first test's time limit
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
