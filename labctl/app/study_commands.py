@@ -61,8 +61,19 @@ def _cmd_study_status(args) -> int:
     return 0
 
 
+def _cmd_study_release(args) -> int:
+    from labctl.config.study_file import load_study
+    from labctl.study.records import StudyRecords
+    from labctl.study.release import format_release, release_table
+
+    sf = load_study(args.study)
+    table = release_table(sf, StudyRecords(sf.data_dir), args.before, args.after)
+    print("\n".join(format_release(table)))
+    return 0
+
+
 def add_study_parser(sub) -> None:
-    """Register ``labctl study run|status`` on the top-level subparsers."""
+    """Register ``labctl study run|status|release`` on the top-level subparsers."""
     study = sub.add_parser(
         "study",
         help="studies: subjects, administrations, sessions over days",
@@ -94,6 +105,17 @@ def add_study_parser(sub) -> None:
     )
     status.add_argument("study", help="study file (YAML)")
     status.set_defaults(func=_cmd_study_status)
+    release = ssub.add_parser(
+        "release",
+        help="released fraction of a liposomal cargo per subject and group",
+        description="From the specific tumor fluorescence of two sessions' stored images "
+        "(dequenching of a self-quenched cargo, the quench from the administration's "
+        "carrier): the released fraction per subject, and mean +/- SD per group.",
+    )
+    release.add_argument("study", help="study file (YAML)")
+    release.add_argument("--before", required=True, metavar="SESSION")
+    release.add_argument("--after", required=True, metavar="SESSION")
+    release.set_defaults(func=_cmd_study_release)
 
 
 def _data_dirs(args) -> list[Path]:

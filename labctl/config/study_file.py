@@ -152,6 +152,19 @@ class Administration(_Strict):
     at: str = "0 h"
     groups: list[str] | None = None
     sim: dict[str, Any] = Field(default_factory=dict)  #: agent model parameters (simulation)
+    carrier: dict[str, Any] | None = None  #: liposome carrier (simulation): LiposomeParams
+
+    @field_validator("carrier")
+    @classmethod
+    def _carrier(cls, v: dict | None) -> dict | None:
+        if v is not None:
+            from labctl.simulators.physics.liposome import LiposomeParams
+
+            try:
+                LiposomeParams(**v)
+            except TypeError as exc:
+                raise ValueError(f"unknown carrier parameter: {exc}") from None
+        return v
 
     @field_validator("dose")
     @classmethod

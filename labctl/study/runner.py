@@ -151,7 +151,7 @@ def _administer(sf: StudyFile, state, group: str, t_s: float) -> None:
     for t_adm, adm in schedule.administrations_of(sf, group):
         if t_adm <= t_s and t_adm not in given:
             dose, _unit = schedule.dose_of(adm)
-            state.administer(t_adm, dose, {"absorber": "icg", **adm.sim})
+            state.administer(t_adm, dose, {"absorber": "icg", **adm.sim}, adm.carrier)
 
 
 def _heat_summary(path: Path) -> tuple[float, float] | None:
@@ -183,10 +183,13 @@ def _run_session(sf, records, subject, group, slot, *, sim: bool, quiet: bool) -
         state = _state(sf, records, subject)
         _administer(sf, state, group, slot.t_s)
         if slot.t_s < state.t_s:
-            raise ConfigError(
-                f"subject {subject}: session {slot.session.name} at {slot.t_s:.0f} s is before "
-                f"the subject's last session ({state.t_s:.0f} s)"
+            reason = (
+                f"scheduled at {slot.t_s / 3600:.2f} h, before the end of the subject's last "
+                f"session ({state.t_s / 3600:.2f} h)"
             )
+            record = {"status": "blocked", "reason": reason, "t_s": slot.t_s, "runs": []}
+            records.record_session(subject, slot.session.name, record)
+            return "blocked"
         state.advance(slot.t_s)
         sample = state.sample_overrides(slot.t_s, _base_sample(sf))
     md = session_metadata(sf, subject, group, slot)
@@ -251,7 +254,26 @@ def _record_heat(sf, state, slot, steps) -> float:
             heat = _heat_summary(s.path)
             if heat is not None:
                 state.record_heat(slot.session.name, slot.t_s, *heat)
+            record = _tumor_record(s.path)
+            if record is not None:
+                t0 = slot.t_s + duration - record[0][-1] + record[0][0]
+                state.heat_carrier(t0, record[0] - record[0][0], record[1], slot.t_s + duration)
     return duration
+
+
+def _tumor_record(path):
+    """``(t_s, T_C)`` of a run's tumor probe (reading times), or None."""
+    import numpy as np
+
+    from labctl.data import read_run
+
+    run = read_run(path)
+    ds = run.stream("primary")
+    key = next((k for k in ds.data_vars if k.endswith("_tumor")), None)
+    if key is None:
+        return None
+    t = np.asarray(run.timestamps("primary")[key].values, dtype=float)
+    return t, np.asarray(ds[key].values, dtype=float)
 
 
 def _run_span_s(run) -> float:

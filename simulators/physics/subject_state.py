@@ -67,6 +67,9 @@ class SubjectState:
     administrations: list = field(default_factory=list)  #: [{t_s, dose, agent}]
     heat: list = field(default_factory=list)  #: [{session, t_s, peak_C, cem43_min}]
     t_s: float = 0.0  #: study time the subject has reached
+    carrier: dict | None = None  #: LiposomeParams of a liposomal agent (:mod:`.liposome`)
+    carrier_x: list = field(default_factory=list)  #: [C_p, L, F, R] at ``carrier_t_s``
+    carrier_t_s: float = 0.0
 
     @classmethod
     def draw(
@@ -94,13 +97,53 @@ class SubjectState:
         )
 
     # -- events --------------------------------------------------------------------------
-    def administer(self, t_s: float, dose: float, agent: dict) -> None:
-        """Record a bolus of ``dose`` (the agent's dose unit) at study time ``t_s``."""
+    def administer(self, t_s: float, dose: float, agent: dict, carrier: dict | None = None) -> None:
+        """Record a bolus of ``dose`` (the agent's dose unit) at study time ``t_s``;
+        ``carrier``: the agent is a liposome (:class:`.liposome.LiposomeParams` fields)."""
         if not (math.isfinite(dose) and dose > 0):
             raise ValueError(f"dose must be > 0, not {dose!r}")
         self.agent = dict(agent)
         self.administrations.append({"t_s": float(t_s), "dose": float(dose)})
         self.administrations.sort(key=lambda a: a["t_s"])
+        if carrier is not None:
+            lipo = self.liposome(t_s)
+            kin = AgentKinetics(self.agent_params(), body_mass_g=self.body_mass_g)
+            lipo.inject(kin.inject(t_s, dose).plasma0)
+            self.carrier = dict(carrier)
+            self._keep(lipo)
+
+    # -- liposomal cargo ------------------------------------------------------------------
+    def liposome(self, t_s: float | None = None):
+        """The liposome compartments advanced at 37 C to ``t_s`` (default: where they are)."""
+        from labctl.simulators.physics.liposome import LiposomeParams, LiposomeState
+
+        p = self.agent_params()
+        lipo = LiposomeState(
+            LiposomeParams(**(self.carrier or {})),
+            p.k_el_per_s,
+            p.k_trans_per_s,
+            p.k_ep_per_s,
+            self.carrier_x or None,
+            self.carrier_t_s,
+        )
+        if t_s is not None and t_s > lipo.t_s:
+            lipo.advance(t_s - lipo.t_s, 37.0)
+        return lipo
+
+    def _keep(self, lipo) -> None:
+        self.carrier_x = [float(v) for v in lipo.x]
+        self.carrier_t_s = lipo.t_s
+
+    def heat_carrier(self, t_s: float, times_s, temps_C, end_s: float) -> None:
+        """Advance the cargo to ``t_s`` at 37 C, through a tumor temperature record
+        (times relative to ``t_s``), then at 37 C to ``end_s``."""
+        if self.carrier is None:
+            return
+        lipo = self.liposome(t_s)
+        lipo.follow(np.asarray(times_s, dtype=float), np.asarray(temps_C, dtype=float))
+        if end_s > lipo.t_s:
+            lipo.advance(end_s - lipo.t_s, 37.0)
+        self._keep(lipo)
 
     def record_heat(self, session: str, t_s: float, peak_C: float, cem43_min: float) -> None:
         self.heat.append({"session": session, "t_s": t_s, "peak_C": peak_C, "cem43_min": cem43_min})
@@ -177,10 +220,29 @@ class SubjectState:
         t_adm = self.last_administration_s(t_s)
         if t_adm is not None:
             dose = next(a["dose"] for a in self.administrations if a["t_s"] == t_adm)
-            sample["agent"] = dataclasses.asdict(self.agent_params())
+            agent = self.agent_params()
+            if self.carrier is not None:
+                agent = self._emitting_agent(agent, t_s, t_adm, dose)
+            sample["agent"] = dataclasses.asdict(agent)
             sample["agent_dose"] = dose
             sample["agent_injected_h_before"] = (t_s - t_adm) / _HOUR
         return sample
+
+    def _emitting_agent(self, agent: AgentParams, t_s: float, t_adm: float, dose: float):
+        """A liposomal cargo as the sample's agent at ``t_s``: quantum yield x quench (the
+        encapsulated cargo in plasma and tissue), and the interstitial level scaled so
+        the tumor emits ``q L + F`` (:mod:`.liposome`); exact at the session's start."""
+        lipo = self.liposome(t_s)
+        q = lipo.params.quench
+        kin = AgentKinetics(agent, body_mass_g=self.body_mass_g)
+        kin.inject(t_adm, dose)
+        model = kin.tumor(t_s)
+        scale = (lipo.x[1] + lipo.free / q) / model if model > 0 else 1.0
+        return dataclasses.replace(
+            agent,
+            quantum_yield=agent.quantum_yield * q,
+            k_trans_per_h=agent.k_trans_per_h * scale,
+        )
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
