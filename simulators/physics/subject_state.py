@@ -229,19 +229,23 @@ class SubjectState:
         return sample
 
     def _emitting_agent(self, agent: AgentParams, t_s: float, t_adm: float, dose: float):
-        """A liposomal cargo as the sample's agent at ``t_s``: quantum yield x quench (the
-        encapsulated cargo in plasma and tissue), and the interstitial level scaled so
-        the tumor emits ``q L + F`` (:mod:`.liposome`); exact at the session's start."""
+        """A liposomal cargo as the sample's agent at ``t_s`` (a model, exact at the
+        session's start): the interstitial level scaled to the tumor's cargo ``L + F``
+        (encapsulated and released cargo absorb alike), and the quantum yield scaled by
+        the tumor's emitting fraction ``(q (L + v_p C_p) + F) / (L + v_p C_p + F)``
+        (:mod:`.liposome`; the plasma cargo elsewhere takes the same yield)."""
         lipo = self.liposome(t_s)
-        q = lipo.params.quench
         kin = AgentKinetics(agent, body_mass_g=self.body_mass_g)
         kin.inject(t_adm, dose)
         model = kin.tumor(t_s)
-        scale = (lipo.x[1] + lipo.free / q) / model if model > 0 else 1.0
+        cargo = lipo.x[1] + lipo.free
+        scale = cargo / model if model > 0 else 1.0
+        total = lipo.encapsulated + lipo.free
+        emitting = lipo.emission() / total if total > 0 else lipo.params.quench
         return dataclasses.replace(
             agent,
-            quantum_yield=agent.quantum_yield * q,
-            k_trans_per_h=agent.k_trans_per_h * scale,
+            quantum_yield=agent.quantum_yield * emitting,
+            k_trans_per_h=float(agent.k_trans_per_h * scale),
         )
 
     # -- persistence ---------------------------------------------------------------------
