@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from labctl.config.study_file import StudyFile, load_study, parse_duration
+from labctl.config.study_file import StudyFile, load_study
 from labctl.core.errors import ConfigError
 from labctl.study import schedule
 from labctl.study.decisions import decision_ready, make_decision
@@ -405,7 +405,3 @@ def run_study(
         if sim:
             raise ConfigError("--sim runs the whole study; leave out --session")
         return _run_hardware(sf, records, session=session, subject=subject, quiet=quiet)
-
-
-def window_s(session) -> float:
-    return parse_duration(session.window)
