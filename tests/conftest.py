@@ -75,3 +75,11 @@ def clock_factory(request):
 
     make.mode = request.param
     return make
+
+
+@pytest.fixture(autouse=True)
+def _catalog_location(tmp_path_factory, monkeypatch):
+    """Every test keeps the catalog location file (labctl.data.locations) in its own tmp."""
+    path = tmp_path_factory.mktemp("catalog") / "catalog.json"
+    monkeypatch.setenv("LABCTL_CATALOG", str(path))
+    return path

@@ -70,6 +70,7 @@ def _cmd_sim_serve(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from labctl.app.study_commands import parse_md
     from labctl.protocol.runner import run_protocol
 
     steps = run_protocol(
@@ -80,7 +81,13 @@ def _cmd_run(args) -> int:
         data_dir=args.data_dir,
         quiet=args.quiet,
         table=args.table,
+        metadata=parse_md(args.md),
     )
+    stores = [s.path for s in steps if s.path is not None]
+    if stores:
+        from labctl.data.locations import register_data_dir
+
+        register_data_dir(Path(stores[0]).parent.parent)  # <data_dir>/<date>/<run>.zarr
     if any(s.interrupted for s in steps):
         return EXIT_INTERRUPTED
     return EXIT_OK if all(s.exit_status == "success" for s in steps) else EXIT_FAILED
@@ -130,13 +137,19 @@ def _data_dirs(args) -> list[Path]:
         from labctl.config.bench_file import load_bench_config
 
         return [Path(load_bench_config(args.bench).data_dir)]
-    return [Path("data")]
+    from labctl.data.locations import known_data_dirs
+
+    return [Path("data"), *known_data_dirs()]
 
 
 def _cmd_runs(args) -> int:
     from labctl.data import Catalog
     from labctl.report.summary import format_run_list
 
+    if args.study:
+        from labctl.study.status import print_study_runs
+
+        return print_study_runs(args, _data_dirs(args) if args.dir is None else [Path(args.dir)])
     data_dir = Path(args.dir) if args.dir else _data_dirs(args)[0]
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such data directory")
@@ -248,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a live table of the readings instead of the progress line",
     )
+    run.add_argument(
+        "--md",
+        action="append",
+        metavar="KEY=VALUE",
+        help="metadata for the start documents (repeatable), e.g. --md subject=M03",
+    )
     run.set_defaults(func=_cmd_run)
 
     shell = sub.add_parser(
@@ -326,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--bench", help="list this bench's data_dir")
     runs.add_argument("--plan", help="only runs of this plan")
     runs.add_argument("--last", type=int, default=0, metavar="N", help="only the last N runs")
+    runs.add_argument("--study", help="only this study's runs (study id or study file)")
+    runs.add_argument("--subject", help="with --study: only this subject")
+    runs.add_argument("--group", help="with --study: only this group")
     runs.set_defaults(func=_cmd_runs)
 
     show = sub.add_parser(
@@ -371,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=_cmd_validate)
+    from labctl.app.study_commands import add_export_parser, add_study_parser
+
+    add_study_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

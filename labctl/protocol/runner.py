@@ -434,6 +434,8 @@ def run_protocol(
     data_dir: str | Path | None = None,
     quiet: bool = False,
     table: bool = False,
+    metadata: dict[str, Any] | None = None,
+    sample: dict[str, Any] | None = None,
 ) -> list[StepResult]:
     """Run every step of a protocol file (what ``labctl run`` does).
 
@@ -443,13 +445,17 @@ def run_protocol(
     always one line per run: ``run <uid> (<plan>): <exit status>, data in <store>``.
     Stops at the first step that does not succeed (Ctrl-C aborts the running step);
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
-    or ``LimitError`` before anything is energized.
+    or ``LimitError`` before anything is energized.  ``metadata`` adds to (and overrides)
+    the protocol's metadata; ``sample`` replaces the simulated bench's sample section.
     """
-    from labctl.bench import Bench
     from labctl.data.writer import ensure_data_dir
     from labctl.safety.signals import SignalGuard
 
     protocol, doc = load_protocol(path)
+    if metadata:
+        protocol.metadata = Metadata.model_validate(
+            {**protocol.metadata.model_dump(exclude_none=True), **metadata}
+        )
     bench_file = Path(bench) if bench else bench_path(protocol, doc)
     if bench_file is None:
         raise ConfigError(
@@ -467,7 +473,9 @@ def run_protocol(
 
     guard = SignalGuard().install()  # SIGTERM/SIGHUP: outputs off, run aborted
     try:
-        the_bench = Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+        the_bench = _make_bench(
+            bench_file, data_dir, overrides, sample=sample, sim=sim, speed=speed
+        )
     except BaseException:
         guard.restore(raising=False)
         raise
@@ -505,3 +513,20 @@ def run_protocol(
         finally:
             guard.restore()  # raises Terminated after a signal
     return results
+
+
+def _make_bench(bench_file, data_dir, overrides: dict, *, sample=None, sim=False, speed=None):
+    """The bench of a run; ``sample`` (a simulated subject's sample) replaces the bench
+    file's."""
+    from labctl.bench import Bench
+
+    if sample is None:
+        return Bench.from_file(bench_file, data_dir=data_dir, **overrides)
+    from labctl.config.bench_file import load_bench_config
+
+    config = load_bench_config(bench_file, overrides={"mode": overrides.get("mode")})
+    config.sample = sample
+    if sim:
+        config.clock.mode = overrides["clock"]
+        config.clock.speed = speed or config.clock.speed
+    return Bench(config, data_dir=data_dir)
