@@ -71,6 +71,7 @@ def _cmd_run(args) -> int:
         data_dir=args.data_dir,
         quiet=args.quiet,
         table=args.table,
+        view=args.view,
     )
     if any(s.interrupted for s in steps):
         return EXIT_INTERRUPTED
@@ -189,6 +190,18 @@ def _add_run_lookup(p) -> None:
     p.add_argument("--bench", help="look for a uid in this bench's data_dir")
 
 
+def _add_view_option(p) -> None:
+    p.add_argument(
+        "--view",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve a live page of the runs in the browser (default 127.0.0.1 and a free "
+        "port) and print its URL on a line starting 'live view: '",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labctl",
@@ -231,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a live table of the readings instead of the progress line",
     )
+    _add_view_option(run)
     run.set_defaults(func=_cmd_run)
 
     shell = sub.add_parser(

@@ -367,6 +367,7 @@ def run_protocol(
     data_dir: str | Path | None = None,
     quiet: bool = False,
     table: bool = False,
+    view: str | None = None,
 ) -> list[StepResult]:
     """Run every step of a protocol file (what ``labctl run`` does).
 
@@ -374,7 +375,9 @@ def run_protocol(
     twin on a lockstep clock (realtime at ``speed`` if given).  Prints the bench's
     messages and a progress display (``table``: a live table) unless ``quiet``, and
     always one line per run: ``run <uid> (<plan>): <exit status>, data in <store>``.
-    Stops at the first step that does not succeed (Ctrl-C aborts the running step);
+    ``view`` (``HOST:PORT``, "" for loopback and a free port) serves the live page
+    (``labctl.view``) and prints ``live view: <url>``; its buttons pause, resume and
+    abort.  Stops at the first step that does not succeed (Ctrl-C aborts the running step);
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
     or ``LimitError`` before anything is energized.
     """
@@ -406,7 +409,10 @@ def run_protocol(
 
         the_bench.RE.subscribe(HintedLiveTable(min_interval_s=0.2) if table else ProgressDisplay())
     results: list[StepResult] = []
+    live = None
     try:
+        if view is not None:
+            live = _start_view(the_bench, view)
         for message in the_bench.messages:
             say(message)
         plans = build_steps(protocol, doc, the_bench)
@@ -418,7 +424,10 @@ def run_protocol(
             say(f"step {i}/{len(plans)}: {step.plan}")
             error, interrupted = None, False
             try:
-                the_bench.RE(plan)
+                if live is not None:
+                    live.controls.run(plan)
+                else:
+                    the_bench.RE(plan)
             except RunEngineInterrupted:
                 the_bench.RE.abort("interrupted by the operator (Ctrl-C)")
                 interrupted = True
@@ -452,4 +461,17 @@ def run_protocol(
                 break
     finally:
         the_bench.close()
+        if live is not None:
+            live.stop()
     return results
+
+
+def _start_view(bench, address: str):
+    """Serve the live page of ``bench``'s runs; prints its URL (``live view: http...``)."""
+    try:
+        from labctl.view.server import LiveView
+    except ImportError:
+        raise ConfigError("--view needs Bokeh: pip install 'labctl[view]'") from None
+    live = LiveView.for_bench(bench, address=address or None)
+    print(live.start(), flush=True)
+    return live
