@@ -10,7 +10,8 @@ The page's buttons run on the view server's thread, which must never call
   once (as the safety monitor does), then the caller's thread, in :meth:`RunControls.run`,
   switches the outputs off again and calls ``RE.abort(reason)``: the plan's cleanup
   runs and the stop document reads ``exit_status="abort"``,
-  ``reason="aborted from the live view"``.
+  ``reason="aborted from the live view"`` (bluesky's own ``close_run`` after an abort
+  carries no reason: :meth:`RunControls.run` adds it).
 - **resume**: the caller's thread calls ``RE.resume()``.
 
 :meth:`RunControls.run` is what a caller uses in place of ``RE(plan)``: it waits while
@@ -93,11 +94,13 @@ class RunControls:
     def run(self, plan):
         """``RE(plan)``, carrying out the page's pause, resume and abort (see the module
         docstring).  Returns the RunEngine's result."""
+        from bluesky.preprocessors import msg_mutator
         from bluesky.utils import RunEngineInterrupted
 
         self._drain()
         if self.abort_reason is not None:
             raise LabctlError(f"not started: {self.abort_reason} before this plan began")
+        plan = msg_mutator(plan, self._with_reason)
         call = lambda: self.RE(plan)  # noqa: E731
         while True:
             try:
@@ -111,6 +114,12 @@ class RunControls:
                     self.outputs_off()
                     return self.RE.abort(self.abort_reason or ABORT_REASON)
                 call = self.RE.resume
+
+    def _with_reason(self, msg):
+        """bluesky's ``close_run`` after an abort carries no reason: add the page's."""
+        if msg.command == "close_run" and self.abort_reason and not msg.kwargs.get("reason"):
+            return msg._replace(kwargs={**msg.kwargs, "reason": self.abort_reason})
+        return msg
 
     def _wait(self) -> str:
         """The page's next decision; Ctrl-C while waiting is the operator's interrupt."""

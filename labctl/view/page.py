@@ -1,22 +1,18 @@
 """The live page: one Bokeh document per browser session, fed from a :class:`LiveState`.
 
-A periodic callback (every ``interval_ms``, 250 ms by default: four updates a second of
+A periodic callback (every ``interval_ms``, 500 ms by default: two updates a second of
 wall time) streams each trace's new points into its ``ColumnDataSource`` and rewrites
 the text panels: run, phase, elapsed and remaining time, the latest value of each
 channel with its units, the safety state (each guarded probe's margin to its limit,
 a trip's reason in red) and the study context.  The buttons drive
-:class:`~labctl.view.controls.RunControls`; they need the page's token.
+:class:`~labctl.view.controls.RunControls`; they need the page's token.  Bokeh is
+imported when a page is built (the ``view`` extra), not with this module.
 """
 
 from __future__ import annotations
 
 import html
 import math
-
-from bokeh.layouts import column, row
-from bokeh.models import Button, ColumnDataSource, Div
-from bokeh.palettes import Category10_10
-from bokeh.plotting import figure
 
 from labctl.protocol.progress import fmt_duration
 from labctl.view.state import LiveState
@@ -33,17 +29,21 @@ class LivePage:
     a remote or finished run has no buttons); ``allowed``: this session holds the token."""
 
     def __init__(self, state: LiveState, controls=None, *, allowed: bool = False) -> None:
+        from bokeh.layouts import column, row
+        from bokeh.models import Div
+
         self.state = state
         self.controls = controls if allowed else None
         self.locked = controls is not None and not allowed
         self.seen: dict[str, tuple[int, int]] = {}
-        self.sources: dict[str, ColumnDataSource] = {}
+        self.sources: dict = {}  # trace name -> ColumnDataSource
         self.layout_key = None
         self.version = -1
-        self.header = Div(text="", styles=_STYLE)
-        self.latest = Div(text="", styles=_STYLE)
-        self.safety = Div(text="", styles=_STYLE)
-        self.message = Div(text="", styles=_STYLE)
+        # fixed sizes: new text never changes the layout (a relayout per update is slow)
+        self.header = Div(text="", styles=_STYLE, width=560, height=330)
+        self.latest = Div(text="", styles=_STYLE, width=440, height=520)
+        self.safety = Div(text="", styles=_STYLE, width=440, height=220)
+        self.message = Div(text="", styles=_STYLE, width=360, height=40)
         self.plots = column(width=_PLOT_WIDTH)
         self.root = column(
             row(self.header, column(self._buttons(), self.message)),
@@ -51,6 +51,9 @@ class LivePage:
         )
 
     def _buttons(self):
+        from bokeh.layouts import row
+        from bokeh.models import Button, Div
+
         if self.controls is None:
             return Div(text="<i>the controls need the page's token</i>" if self.locked else "")
         buttons = []
@@ -89,6 +92,10 @@ class LivePage:
             self._text()
 
     def _rebuild(self, key) -> None:
+        from bokeh.models import ColumnDataSource
+        from bokeh.palettes import Category10_10
+        from bokeh.plotting import figure
+
         self.layout_key = key
         self.seen.clear()
         self.sources = {}
@@ -110,7 +117,7 @@ class LivePage:
                 fig.line("t", "y", source=source, legend_label=label, color=color, line_dash=dash)
             if group.traces:
                 fig.legend.click_policy = "hide"
-                fig.add_layout(fig.legend[0], "right")
+                fig.legend.location = "top_left"
             figures.append(fig)
         self.plots.children = figures
 

@@ -70,7 +70,7 @@ class LiveView:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        interval_ms: int = 250,
+        interval_ms: int = 500,
         token: str | None = None,
     ) -> None:
         self.state = state

@@ -109,6 +109,7 @@ class LiveState(DocumentRouter):
         self.temperature_keys: list[str] = []
         self.pairs: list[tuple[str, str]] = []  # (commanded, read back)
         self.roles: dict[str, str] = {}  # temperature key -> role
+        self.setpoint_key = self.cem_key = self.phase_key = None
         self.limits_C: dict[str, float] = dict(
             (start.get("safety_monitor") or {}).get("temperature_max_C") or {}
         )
