@@ -26,15 +26,19 @@ _STATUS_COLORS = {"success": "green", "abort": "red", "fail": "red", "paused": "
 
 class LivePage:
     """The widgets of one session.  ``controls``: the run's controls or None (a view of
-    a remote or finished run has no buttons); ``allowed``: this session holds the token."""
+    a remote or finished run has no buttons); ``allowed``: this session holds the token;
+    ``on_shown``: called after each update (the server waits on it before stopping)."""
 
-    def __init__(self, state: LiveState, controls=None, *, allowed: bool = False) -> None:
+    def __init__(
+        self, state: LiveState, controls=None, *, allowed: bool = False, on_shown=None
+    ) -> None:
         from bokeh.layouts import column, row
         from bokeh.models import Div
 
         self.state = state
         self.controls = controls if allowed else None
         self.locked = controls is not None and not allowed
+        self.on_shown = on_shown or (lambda: None)
         self.seen: dict[str, tuple[int, int]] = {}
         self.sources: dict = {}  # trace name -> ColumnDataSource
         self.layout_key = None
@@ -90,6 +94,7 @@ class LivePage:
                 source.stream({"t": t, "y": y})
         if changed:
             self._text()
+        self.on_shown()
 
     def _rebuild(self, key) -> None:
         from bokeh.models import ColumnDataSource

@@ -81,6 +81,8 @@ class LiveView:
         self.token = token or secrets.token_urlsafe(16)
         self.loopback = _is_loopback(host)
         self.sessions = 0  #: sessions opened so far
+        self._pages: list = []
+        self._shown = threading.Condition()
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -154,16 +156,38 @@ class LiveView:
             doc.add_root(Div(text="<h2>labctl live view</h2><p>open the URL with its token</p>"))
             return
         self.sessions += 1
-        page = LivePage(self.state, self.controls, allowed=allowed)
+        page = LivePage(self.state, self.controls, allowed=allowed, on_shown=self._on_shown)
         page.update()
         doc.add_root(page.root)
         doc.add_periodic_callback(page.update, self.interval_ms)
+        doc.on_session_destroyed(lambda _context: self._forget(page))
+        with self._shown:
+            self._pages.append(page)
 
-    def stop(self) -> None:
-        """Stop serving (the run goes on; a page left open stops updating)."""
+    def _on_shown(self) -> None:
+        with self._shown:
+            self._shown.notify_all()
+
+    def _forget(self, page) -> None:
+        with self._shown:
+            if page in self._pages:
+                self._pages.remove(page)
+            self._shown.notify_all()
+
+    def _all_shown(self) -> bool:
+        version = self.state.version
+        return all(page.version >= version for page in self._pages)
+
+    def stop(self, linger_s: float = 3.0) -> None:
+        """Stop serving, once every open page shows the latest document (at most
+        ``linger_s`` wall s from now), so a page shows how the run ended."""
         server = self._server
         if server is None:
             return
+        with self._shown:
+            if self._shown.wait_for(self._all_shown, timeout=linger_s):
+                # the last patches leave the server a moment after the update
+                self._shown.wait(timeout=2 * self.interval_ms / 1000)
         self._server = None
 
         def _halt():
