@@ -152,6 +152,7 @@ def _header(state: LiveState) -> str:
         ("phase", html.escape(state.phase or "-")),
         ("elapsed", fmt_duration(state.elapsed_s)),
         ("remaining", state.remaining()),
+        ("events", str(state.events)),
     ]
     rows += [(label, html.escape(value)) for label, value in state.context()]
     title = html.escape(str(start.get("protocol") or start.get("plan_name", "run")))
