@@ -48,7 +48,7 @@ class LivePage:
         self.latest = Div(text="", styles=_STYLE, width=440, height=520)
         self.safety = Div(text="", styles=_STYLE, width=440, height=220)
         self.message = Div(text="", styles=_STYLE, width=360, height=40)
-        self.plots = column(width=_PLOT_WIDTH)
+        self.plots = column(Div(text="<i>waiting for the first readings</i>"), width=_PLOT_WIDTH)
         self.root = column(
             row(self.header, column(self._buttons(), self.message)),
             row(self.plots, column(self.latest, self.safety)),
@@ -124,6 +124,10 @@ class LivePage:
                 fig.legend.click_policy = "hide"
                 fig.legend.location = "top_left"
             figures.append(fig)
+        if not figures:
+            from bokeh.models import Div
+
+            figures = [Div(text="<i>waiting for the first readings</i>")]
         self.plots.children = figures
 
     def _text(self) -> None:
