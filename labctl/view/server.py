@@ -25,6 +25,7 @@ __all__ = ["LiveView", "parse_address", "URL_PREFIX"]
 
 #: how ``labctl`` prints the page's address (tests and scripts look for it)
 URL_PREFIX = "live view: "
+_ANY = ("0.0.0.0", "::", "")
 
 
 def parse_address(text: str | None, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -99,8 +100,17 @@ class LiveView:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = socket.gethostname() if self.host in _ANY else self.host
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/?token={self.token}"
+
+    def _origins(self) -> list[str]:
+        """Pages the websocket accepts: from the URL's host (any host for a server bound
+        to every interface, where the token guards the page)."""
+        hosts = {self.host, "localhost", "127.0.0.1"}
+        if self.host in _ANY:
+            hosts = {"*"}
+        return [f"{h}:{self.port}" for h in sorted(hosts)]
 
     def start(self) -> str:
         """Serve (returns at once); returns the line to print: ``live view: <url>``."""
@@ -130,7 +140,7 @@ class LiveView:
                 io_loop=IOLoop.current(),
                 address=self.host,
                 port=self.port,
-                allow_websocket_origin=[f"{self.host}:{self.port}", f"localhost:{self.port}"],
+                allow_websocket_origin=self._origins(),
                 check_unused_sessions_milliseconds=2000,
                 unused_session_lifetime_milliseconds=5000,
             )

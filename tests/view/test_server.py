@@ -111,3 +111,21 @@ def test_labctl_run_view_shows_the_run_live_and_aborts_it(browser, tmp_path):
 )
 def test_view_address(text, expected):
     assert parse_address(text) == expected
+
+
+def test_a_page_bound_beyond_loopback_needs_the_token(browser):
+    from labctl.view.server import LiveView
+    from labctl.view.state import LiveState
+
+    view = LiveView(LiveState(), host="0.0.0.0")
+    try:
+        view.start()
+        local = f"http://127.0.0.1:{view.port}/"
+        browser.get(local)
+        wait_for_text(browser, lambda t: "open the URL with its token" in t)
+        browser.get(f"{local}?token={view.token}")
+        text = wait_for_text(browser, lambda t: "waiting for a run" in t)
+        assert "open the URL with its token" not in text
+    finally:
+        view.stop(linger_s=0.0)
+    assert view.sessions == 1
