@@ -381,7 +381,6 @@ def run_protocol(
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
     or ``LimitError`` before anything is energized.
     """
-    from bluesky.utils import RunEngineInterrupted
 
     from labctl.bench import Bench
 
@@ -422,17 +421,7 @@ def run_protocol(
         )
         for i, (step, plan) in enumerate(zip(protocol.steps, plans, strict=True), 1):
             say(f"step {i}/{len(plans)}: {step.plan}")
-            error, interrupted = None, False
-            try:
-                if live is not None:
-                    live.controls.run(plan)
-                else:
-                    the_bench.RE(plan)
-            except RunEngineInterrupted:
-                the_bench.RE.abort("interrupted by the operator (Ctrl-C)")
-                interrupted = True
-            except LabctlError as exc:
-                error = exc
+            error, interrupted = _run_step(the_bench, plan, live)
             stop = recorder.stop
             result = StepResult(
                 i,
@@ -464,6 +453,23 @@ def run_protocol(
         if live is not None:
             live.stop()
     return results
+
+
+def _run_step(bench, plan, live) -> tuple[LabctlError | None, bool]:
+    """Run one step (through the live view's controls if any): (labctl error, Ctrl-C?)."""
+    from bluesky.utils import RunEngineInterrupted
+
+    try:
+        if live is not None:
+            live.controls.run(plan)
+        else:
+            bench.RE(plan)
+    except RunEngineInterrupted:
+        bench.RE.abort("interrupted by the operator (Ctrl-C)")
+        return None, True
+    except LabctlError as exc:
+        return exc, False
+    return None, False
 
 
 def _start_view(bench, address: str):
