@@ -82,6 +82,7 @@ def _cmd_run(args) -> int:
         quiet=args.quiet,
         table=args.table,
         metadata=parse_md(args.md),
+        view=args.view,
     )
     stores = [s.path for s in steps if s.path is not None]
     if stores:
@@ -219,6 +220,18 @@ def _add_run_lookup(p) -> None:
     p.add_argument("--bench", help="look for a uid in this bench's data_dir")
 
 
+def _add_view_option(p) -> None:
+    p.add_argument(
+        "--view",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve a live page of the runs in the browser (default 127.0.0.1 and a free "
+        "port) and print its URL on a line starting 'live view: '",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labctl",
@@ -267,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="metadata for the start documents (repeatable), e.g. --md subject=M03",
     )
+    _add_view_option(run)
     run.set_defaults(func=_cmd_run)
 
     shell = sub.add_parser(

@@ -381,15 +381,21 @@ class _RunRecorder:
             self.stop = doc
 
 
-def _run_step(the_bench, recorder: _RunRecorder, guard, i: int, name: str, plan) -> StepResult:
-    """Run one step; print its result line (and, if it did not succeed, why)."""
+def _run_step(
+    the_bench, recorder: _RunRecorder, guard, i: int, name: str, plan, live=None
+) -> StepResult:
+    """Run one step (through the live view's controls if any); print its result line
+    (and, if it did not succeed, why)."""
     from bluesky.utils import RunEngineInterrupted
 
     from labctl.safety.signals import CTRL_C_REASON, abort_run
 
     error, interrupted = None, False
     try:
-        the_bench.RE(plan)
+        if live is not None:
+            live.controls.run(plan)
+        else:
+            the_bench.RE(plan)
     except RunEngineInterrupted:  # Ctrl-C (paused), or a signal (aborted)
         abort_run(the_bench.RE, guard.reason or CTRL_C_REASON)
         interrupted = True
@@ -436,6 +442,7 @@ def run_protocol(
     table: bool = False,
     metadata: dict[str, Any] | None = None,
     sample: dict[str, Any] | None = None,
+    view: str | None = None,
 ) -> list[StepResult]:
     """Run every step of a protocol file (what ``labctl run`` does).
 
@@ -443,7 +450,9 @@ def run_protocol(
     twin on a lockstep clock (realtime at ``speed`` if given).  Prints the bench's
     messages and a progress display (``table``: a live table) unless ``quiet``, and
     always one line per run: ``run <uid> (<plan>): <exit status>, data in <store>``.
-    Stops at the first step that does not succeed (Ctrl-C aborts the running step);
+    ``view`` (``HOST:PORT``, "" for loopback and a free port) serves the live page
+    (``labctl.view``) and prints ``live view: <url>``; its buttons pause, resume and
+    abort.  Stops at the first step that does not succeed (Ctrl-C aborts the running step);
     outputs are off at the end whatever happened.  Invalid input raises ``ConfigError``
     or ``LimitError`` before anything is energized.  ``metadata`` adds to (and overrides)
     the protocol's metadata; ``sample`` replaces the simulated bench's sample section.
@@ -493,7 +502,10 @@ def run_protocol(
 
         the_bench.RE.subscribe(HintedLiveTable(min_interval_s=0.2) if table else ProgressDisplay())
     results: list[StepResult] = []
+    live = None
     try:
+        if view is not None:
+            live = _start_view(the_bench, view)
         for message in the_bench.messages:
             say(message)
         plans = build_steps(protocol, doc, the_bench)
@@ -503,13 +515,15 @@ def run_protocol(
         )
         for i, (step, plan) in enumerate(zip(protocol.steps, plans, strict=True), 1):
             say(f"step {i}/{len(plans)}: {step.plan}")
-            result = _run_step(the_bench, recorder, guard, i, step.plan, plan)
+            result = _run_step(the_bench, recorder, guard, i, step.plan, plan, live)
             results.append(result)
             if result.interrupted or result.exit_status != "success":
                 break
     finally:
         try:
             the_bench.close()
+            if live is not None:
+                live.stop()
         finally:
             guard.restore()  # raises Terminated after a signal
     return results
@@ -530,3 +544,14 @@ def _make_bench(bench_file, data_dir, overrides: dict, *, sample=None, sim=False
         config.clock.mode = overrides["clock"]
         config.clock.speed = speed or config.clock.speed
     return Bench(config, data_dir=data_dir)
+
+
+def _start_view(bench, address: str):
+    """Serve the live page of ``bench``'s runs; prints its URL (``live view: http...``)."""
+    try:
+        from labctl.view.server import LiveView
+    except ImportError:
+        raise ConfigError("--view needs Bokeh: pip install 'labctl[view]'") from None
+    live = LiveView.for_bench(bench, address=address or None)
+    print(live.start(), flush=True)
+    return live
