@@ -11,6 +11,8 @@ import pytest
 
 from labctl.testing import sim_bench
 
+pytest_plugins = ["labctl.testing.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 BENCHES = EXAMPLES / "benches"

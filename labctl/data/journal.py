@@ -159,7 +159,11 @@ def _parse_line(raw: bytes) -> tuple[str, dict]:
     name = rec.get("name")
     if name not in DOCUMENT_NAMES:
         raise ValueError(f"unknown document name {name!r}")
-    if not isinstance(rec["doc"].get("uid", ""), str):
+    uid = rec["doc"].get("uid", "")
+    if name.endswith("_page"):  # a page carries a list of uids, one per row
+        if not (isinstance(uid, list) and all(isinstance(u, str) for u in uid)):
+            raise ValueError("the page's uids are not a list of text")
+    elif not isinstance(uid, str):
         raise ValueError("the document's uid is not text")
     return name, rec["doc"]
 

@@ -5,7 +5,8 @@
 - :mod:`labctl.testing.doubles`: a sample whose temperatures a test sets
   (:class:`TableSample`) and a document collector (:class:`DocumentCollector`).
 - :mod:`labctl.testing.benches`: simulated benches and single emulators for tests.
-- :mod:`labctl.testing.pytest_plugin`: the same as pytest fixtures (loaded automatically).
+- :mod:`labctl.testing.pytest_plugin`: the same as pytest fixtures (``pytest_plugins =
+  ["labctl.testing.pytest_plugin"]`` in a ``conftest.py``).
 - :mod:`labctl.testing.fault_matrix`: every fault against every plan on the simulated
   bench, checking that outputs end off and no data is lost.
 - :mod:`labctl.testing.pty_bridge`: a pseudo-terminal bridged to an emulator or a

@@ -1,5 +1,5 @@
-"""pytest fixtures for labctl drivers, emulators and benches (loaded automatically
-where labctl is installed, through the ``pytest11`` entry point).
+"""pytest fixtures for labctl drivers, emulators and benches.  Load them from a
+``conftest.py``: ``pytest_plugins = ["labctl.testing.pytest_plugin"]``.
 
 - ``conversation``: :func:`labctl.testing.conversation.expect_conversation`.
 - ``documents``: a fresh :class:`~labctl.testing.doubles.DocumentCollector`.

@@ -6,6 +6,7 @@ import pytest
 
 from labctl.core.errors import ConfigError
 from labctl.devices.amf import AMFGenerator
+from labctl.devices.temperature_map import TemperatureMap
 from labctl.devices.thermometer import FiberOpticThermometer
 from labctl.plans import magnetic_hyperthermia, oa_thermometry_calibration
 from labctl.protocol.devices import device_parameters, resolve_devices
@@ -35,6 +36,7 @@ def test_device_parameters_come_from_the_plan_annotations():
     assert device_parameters(magnetic_hyperthermia) == {
         "amf": (AMFGenerator, False),
         "thermo": (FiberOpticThermometer, False),
+        "tumor_map": (TemperatureMap, True),
     }
     assert device_parameters(oa_thermometry_calibration)["amf"] == (AMFGenerator, True)
 
