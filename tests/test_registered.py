@@ -31,8 +31,13 @@ UNIT = re.compile(
 
 
 def _called_attributes(path: Path) -> set[str]:
+    """Names a test module calls: attributes, and method names its tables give as text
+    (``getattr(driver, name)(...)``)."""
     tree = ast.parse(path.read_text())
-    return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    return names | {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
 
 
 @pytest.mark.parametrize("name", WIRED)

@@ -330,3 +330,11 @@ def test_a_reopenable_transport_is_reopened_after_a_transport_error():
         t.reopen = lambda: reopened.append(True)
         AmbrellEasyHeat(t).read_status_line()
     assert reopened == [True]
+
+
+def test_send_and_query_frame_one_command_each():
+    """``send``: a frame that gets no reply; ``query``: the payload after <CR><LF>."""
+    with expect_conversation([(b"1,alon\r", b""), (b"1,maxamps\r", framed("400"))]) as t:
+        driver = AmbrellEasyHeat(t)
+        driver.send("alon")
+        assert driver.query("maxamps") == "400"

@@ -434,3 +434,8 @@ def test_err1_during_warm_up_is_retried():
     table = [(b"t\r", b"Err1"), (b"t\r", b"Err1"), (b"t\r", b"+24.3\r+24.5\r+24.7\r+24.4\r*")]
     with expect_conversation(table) as tr:
         assert NeoptixReflex(tr, retries=2).read_all() == [24.3, 24.5, 24.7, 24.4]
+
+
+def test_probes_detected_from_the_probe_power():
+    with expect_conversation([(b"y\r", POWER)]) as tr:
+        assert NeoptixReflex(tr).probes_detected() == {1: True, 2: True, 3: False, 4: False}

@@ -57,7 +57,10 @@ TABLE = [
     ("measure_voltage_V", (), [(b"MEAS:VOLT?\n", b"1.875000E+00\n")], 1.875),
     ("get_shape", (), [(b"SOUR:FUNC:SHAP?\n", b"PULS\n")], "PULS"),
     ("set_shape", ("DC",), write(b"SOUR:FUNC:SHAP DC\n"), None),
+    ("get_pulse_period_s", (), [(b"SOUR:PULS:PER?\n", b"3.300000E-02\n")], 0.033),
     ("set_pulse_period_s", (0.033,), write(b"SOUR:PULS:PER 0.033\n"), None),
+    ("set_pulse_width_s", (0.0001,), write(b"SOUR:PULS:WIDT 0.0001\n"), None),
+    ("get_pulse_hold", (), [(b"SOUR:PULS:HOLD?\n", b"DCYC\n")], "DCYC"),
     ("get_pulse_width_s", (), [(b"SOUR:PULS:WIDT?\n", b"1.000000E-04\n")], 1e-4),
     ("set_pulse_hold", ("width",), write(b"SOUR:PULS:HOLD WIDT\n"), None),
     ("get_trigger_source", (), [(b"TRIG:SOUR?\n", b"EXT\n")], "EXT"),
@@ -420,3 +423,15 @@ def test_emergency_off_sends_the_bare_command_when_its_check_fails():
 def test_bad_qcw_arguments_are_refused_before_sending(method, args):
     with expect_conversation([]) as t, pytest.raises(ValueError):
         getattr(ThorlabsITC4000(t), method)(*args)
+
+
+def test_wait_tec_settled_returns_once_the_temperature_held_for_the_settle_time():
+    clock = SimClock("lockstep", start=1000.0)
+    conversation = [
+        (b"SOUR2:TEMP?\n", b"2.500000E+01\n"),
+        *settle_readings([24.5, 25.0, 25.05, 25.0]),
+    ]
+    with expect_conversation(conversation) as transport:
+        driver = make(transport, clock=clock, settle_time_s=1.0, settle_timeout_s=10.0, poll_s=0.5)
+        driver.wait_tec_settled()
+    assert clock.now() - 1000.0 == pytest.approx(1.5)  # in band from the 2nd reading, 1 s held
