@@ -232,18 +232,8 @@ def _add_view_option(p) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="labctl",
-        description="Instrument control and acquisition for preclinical thermal therapy "
-        "and imaging.",
-        epilog="Exit codes: 0 done, 2 invalid input, 3 run failed or aborted (or a device "
-        "did not answer), 130 interrupted.",
-    )
-    parser.add_argument("--debug", action="store_true", help="log everything and show tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
+def _add_run_parser(sub) -> None:
+    """``labctl run``."""
     run = sub.add_parser(
         "run",
         help="run a protocol file on a bench",
@@ -283,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_view_option(run)
     run.set_defaults(func=_cmd_run)
 
+
+def _add_shell_parser(sub) -> None:
+    """``labctl shell``."""
     shell = sub.add_parser(
         "shell",
         help="IPython with the bench's devices, RE, plans and run catalog",
@@ -302,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     shell.add_argument("--data-dir", default=None, help="where run stores go (default: bench's)")
     shell.set_defaults(func=_cmd_shell)
 
+
+def _add_sim_parser(sub) -> None:
+    """``labctl sim serve``."""
     sim = sub.add_parser(
         "sim",
         help="simulated instruments",
@@ -337,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     serve.set_defaults(func=_cmd_sim_serve)
 
+
+def _add_devices_parser(sub) -> None:
+    """``labctl devices``."""
     devices = sub.add_parser(
         "devices",
         help="connect to each device and print its identity and status",
@@ -349,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--sim", action="store_true", help="the bench's simulated twin")
     devices.set_defaults(func=_cmd_devices)
 
+
+def _add_runs_parser(sub) -> None:
+    """``labctl runs``."""
     runs = sub.add_parser(
         "runs",
         help="list the runs in a data directory",
@@ -364,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--group", help="with --study: only this group")
     runs.set_defaults(func=_cmd_runs)
 
+
+def _add_run_reading_parsers(sub) -> None:
+    """``labctl show``, ``report`` and ``recover``: one run each."""
     show = sub.add_parser(
         "show",
         help="a run's metadata, streams and results",
@@ -397,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_lookup(rec)
     rec.set_defaults(func=_cmd_recover)
 
+
+def _add_validate_parser(sub) -> None:
+    """``labctl validate``."""
     validate = sub.add_parser(
         "validate",
         help="check bench and protocol files",
@@ -407,6 +415,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=_cmd_validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labctl",
+        description="Instrument control and acquisition for preclinical thermal therapy "
+        "and imaging.",
+        epilog="Exit codes: 0 done, 2 invalid input, 3 run failed or aborted (or a device "
+        "did not answer), 130 interrupted.",
+    )
+    parser.add_argument("--debug", action="store_true", help="log everything and show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    for add in (
+        _add_run_parser,
+        _add_shell_parser,
+        _add_sim_parser,
+        _add_devices_parser,
+        _add_runs_parser,
+        _add_run_reading_parsers,
+        _add_validate_parser,
+    ):
+        add(sub)
     from labctl.app.study_commands import add_export_parser, add_study_parser
 
     add_study_parser(sub)
