@@ -457,7 +457,6 @@ def run_protocol(
     or ``LimitError`` before anything is energized.  ``metadata`` adds to (and overrides)
     the protocol's metadata; ``sample`` replaces the simulated bench's sample section.
     """
-    from labctl.data.writer import ensure_data_dir
     from labctl.safety.signals import SignalGuard
 
     protocol, doc = load_protocol(path)
@@ -470,31 +469,16 @@ def run_protocol(
         raise ConfigError(
             f"{path}: no bench given (use --bench FILE or a 'bench:' key in the protocol)"
         )
-    overrides: dict[str, Any] = {}
-    if sim:
-        overrides = {"mode": "sim", "clock": "realtime" if speed else "lockstep", "speed": speed}
-    elif speed:
-        raise ConfigError("--speed applies to simulated benches: add --sim")
+    overrides = _clock_overrides(sim, speed)
 
     def say(text: str) -> None:
         if not quiet:
             print(text, flush=True)
 
     guard = SignalGuard().install()  # SIGTERM/SIGHUP: outputs off, run aborted
-    try:
-        the_bench = _make_bench(
-            bench_file, data_dir, overrides, sample=sample, sim=sim, speed=speed
-        )
-    except BaseException:
-        guard.restore(raising=False)
-        raise
-    guard.attach(the_bench.outputs_off, the_bench.RE)
-    try:
-        ensure_data_dir(the_bench.data_dir)
-    except BaseException:
-        the_bench.close()
-        guard.restore(raising=False)
-        raise
+    the_bench = _guarded_bench(
+        guard, bench_file, data_dir, overrides, sample=sample, sim=sim, speed=speed
+    )
     recorder = _RunRecorder()
     the_bench.RE.subscribe(recorder)
     if not quiet:
@@ -527,6 +511,35 @@ def run_protocol(
         finally:
             guard.restore()  # raises Terminated after a signal
     return results
+
+
+def _clock_overrides(sim: bool, speed: float | None) -> dict[str, Any]:
+    """Bench-file overrides for ``--sim`` (lockstep, or realtime at ``speed``)."""
+    if sim:
+        return {"mode": "sim", "clock": "realtime" if speed else "lockstep", "speed": speed}
+    if speed:
+        raise ConfigError("--speed applies to simulated benches: add --sim")
+    return {}
+
+
+def _guarded_bench(guard, bench_file, data_dir, overrides: dict, **kw):
+    """The run's bench, its outputs switched off by ``guard`` on a signal; the guard is
+    removed again if the bench cannot be made or its data directory used."""
+    from labctl.data.writer import ensure_data_dir
+
+    try:
+        the_bench = _make_bench(bench_file, data_dir, overrides, **kw)
+    except BaseException:
+        guard.restore(raising=False)
+        raise
+    guard.attach(the_bench.outputs_off, the_bench.RE)
+    try:
+        ensure_data_dir(the_bench.data_dir)
+    except BaseException:
+        the_bench.close()
+        guard.restore(raising=False)
+        raise
+    return the_bench
 
 
 def _make_bench(bench_file, data_dir, overrides: dict, *, sample=None, sim=False, speed=None):
