@@ -21,11 +21,17 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from labctl.core.errors import ConfigError
 
 __all__ = ["Clock", "WallClock", "SimClock", "PeriodicTask", "install_sleep_handler"]
+
+
+#: the threads devices run their driver calls on (``Clock.run_worker``): enough for the
+#: outputs of a bench to be set at once
+_WORKERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="labctl-worker")
 
 
 @dataclass(eq=False)
@@ -83,12 +89,11 @@ class Clock:
     def _cancel(self, task: PeriodicTask) -> None:
         raise NotImplementedError
 
-    def run_worker(self, fn: Callable[[], object], *, name: str = "worker") -> threading.Thread:
+    def run_worker(self, fn: Callable[[], object], *, name: str = "worker") -> Future:
         """Run ``fn`` on a worker thread (a device's ``set``/``trigger`` work) and return
-        the thread; the caller goes on while it runs."""
-        thread = threading.Thread(target=fn, name=name, daemon=True)
-        thread.start()
-        return thread
+        its future; the caller goes on while it runs.  Workers are a shared pool of
+        threads (``_WORKERS``), so starting one costs no thread creation."""
+        return _WORKERS.submit(fn)
 
     def wait_until(
         self, predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.1
@@ -219,14 +224,14 @@ class SimClock(Clock):
     def lockstep(self) -> bool:
         return self.mode == "lockstep"
 
-    def run_worker(self, fn: Callable[[], object], *, name: str = "worker") -> threading.Thread:
+    def run_worker(self, fn: Callable[[], object], *, name: str = "worker") -> Future:
         """As :meth:`Clock.run_worker`; on a lockstep clock the worker runs to its end
         before the caller goes on, so virtual time never advances in two threads at once
         and a run is deterministic."""
-        thread = super().run_worker(fn, name=name)
+        future = super().run_worker(fn, name=name)
         if self.mode == "lockstep":
-            thread.join()
-        return thread
+            wait([future])
+        return future
 
     @property
     def elapsed(self) -> float:
