@@ -91,12 +91,13 @@ def multispectral_optoacoustic(
     roi_fraction: float = 0.5,
     md: dict | None = None,
 ):
-    """One multispectral stack (``wavelengths`` nm, ``averages`` pulses each), unmixed.
+    """One multispectral stack (``wavelengths`` nm, ``averages`` pulses per wavelength).
 
     The stack goes to ``primary``; with ``absorbers``/``agent`` the fluence-compensated
-    absorption is unmixed (non-negative, plus a flat background) into one map per
-    component, sO2, and the agent-rich ROI (pixels above ``roi_fraction`` of the agent
-    map's top), stored as one event of ``unmixed``; ROI statistics go to ``analysis``.
+    absorption (``grueneisen``: Grueneisen parameter, dimensionless) is unmixed
+    (non-negative, plus a flat background) into one map per component, sO2, and the
+    agent-rich ROI (pixels above ``roi_fraction``, a fraction of the agent map's top),
+    stored as one event of ``unmixed``; ROI statistics go to ``analysis``.
     ``spectra``: name -> extinction at ``wavelengths`` (overrides the scanner's library,
     e.g. a measured agent spectrum).  Returns an :class:`~.image_analysis.OAResult`.
     """
@@ -266,6 +267,49 @@ def _calibrate_with_held_out(pairs: dict):
     return cal, values
 
 
+def _check_calibration_heating(amf, duration, period, roi_radius, frequency, field):
+    """Validate the calibration's timing and optional heating (nothing is sent on a
+    violation); the generator to heat with, or None when not heating."""
+    if not duration > 0 or not period > 0 or not roi_radius > 0:
+        raise ConfigError("duration, period and roi_radius must be > 0")
+    if field is None:
+        return None  # not heating: the generator stays untouched
+    if amf is None or frequency is None:
+        raise ConfigError("heating at field (kA/m) needs the amf and a frequency (Hz)")
+    amf.limits.check_amf(frequency, field, where=amf.name)
+    amf.check_frequency(frequency)
+    return amf
+
+
+def _calibration_step(oa, thermo, signal, disc, pairs: dict, readouts: dict, reference):
+    """One ``primary`` event of the calibration: an image and the probe, the signal ratio
+    in the ``disc`` = (probe position, radius) mm kept in ``pairs``.  The first call
+    (``reference`` None) takes its image as the reference; returns the reference."""
+    yield Msg("checkpoint")
+    yield Msg("create", name="primary")
+    readings = yield from trigger_read([oa, thermo])
+    image = np.asarray(readings[oa.stack.name]["value"])[0]
+    T = value_of(readings, signal)
+    if reference is None:
+        reference = (image, circle_roi(oa, *disc))
+    ratio = signal_ratio(image, reference[0], reference[1])
+    pairs["t"].append(time_of(readings, signal))
+    pairs["ratio"].append(ratio)
+    pairs["T_probe"].append(T)
+    values = {"ratio": (ratio, ""), "T_probe": (T, "degC")}
+    yield Msg("read", Readout.reuse(readouts, "thermometry", values, clock=oa.clock))
+    yield Msg("save")
+    return reference
+
+
+def _start_open_loop_heating(amf, frequency: float, field: float):
+    """Field to zero, select the tank, then the field and the output on."""
+    yield from set_and_wait(amf.field, 0.0)
+    yield from set_and_wait(amf.frequency, frequency)
+    yield from set_and_wait(amf.field, field)
+    yield from set_and_wait(amf.output, 1)
+
+
 def oa_thermometry_calibration(
     oa: OptoacousticCamera,
     thermo: FiberOpticThermometer,
@@ -284,27 +328,19 @@ def oa_thermometry_calibration(
 ):
     """Calibrate OA thermometry against the fiber-optic probe ``channel``.
 
-    A reference image at ``wavelength`` (``averages`` pulses) and the probe temperature
-    T0, then every ``period`` s for ``duration`` s an image and the probe: the signal
-    ratio S/S0 in a disc of ``roi_radius`` mm around ``probe_position`` = (x, z) mm (where
-    the fiber tip is) against the probe temperature, fitted by least squares on every other
-    image; the analysis reports the accuracy on the other half (``held_out_rms_C``,
-    ``held_out_max_abs_C``, ``held_out_bias_C``: OA minus probe), never on the fitted
-    points alone.  With
-    ``field`` (kA/m) and ``frequency`` (Hz) the generator ``amf`` heats open loop during
-    the recording (limits checked first; off on every exit path); without ``field`` the
-    tissue is warmed by other means.  Returns the :class:`OAThermometryCalibration`.
+    A reference image at ``wavelength`` nm (``averages`` pulses per image) and the probe
+    temperature T0, then every ``period`` s for ``duration`` s an image and the probe: the
+    signal ratio S/S0 in a disc of ``roi_radius`` mm around ``probe_position`` = (x, z) mm
+    (where the fiber tip is) against the probe temperature, fitted by least squares on
+    every other image; the analysis reports the accuracy on the other half
+    (``held_out_rms_C``, ``held_out_max_abs_C``, ``held_out_bias_C``: OA minus probe),
+    never on the fitted points alone.  With ``field`` (kA/m) and ``frequency`` (Hz) the
+    generator ``amf`` heats open loop during the recording (limits checked first; off on
+    every exit path); without ``field`` the tissue is warmed by other means.  Returns the
+    :class:`OAThermometryCalibration`.
     """
     n_avg = _check_averages(averages)
-    if not duration > 0 or not period > 0 or not roi_radius > 0:
-        raise ConfigError("duration, period and roi_radius must be > 0")
-    if field is None:
-        amf = None  # not heating: the generator stays untouched
-    else:
-        if amf is None or frequency is None:
-            raise ConfigError("heating at field (kA/m) needs the amf and a frequency (Hz)")
-        amf.limits.check_amf(frequency, field, where=amf.name)
-        amf.check_frequency(frequency)
+    amf = _check_calibration_heating(amf, duration, period, roi_radius, frequency, field)
     signal = role_signal(thermo, channel)
     pairs: dict[str, list] = {"t": [], "ratio": [], "T_probe": []}
     readouts: dict = {}
@@ -326,31 +362,15 @@ def oa_thermometry_calibration(
     }
 
     def step(reference):
-        yield Msg("checkpoint")
-        yield Msg("create", name="primary")
-        readings = yield from trigger_read([oa, thermo])
-        image = np.asarray(readings[oa.stack.name]["value"])[0]
-        T = value_of(readings, signal)
-        if reference is None:
-            reference = (image, circle_roi(oa, probe_position, roi_radius))
-        ratio = signal_ratio(image, reference[0], reference[1])
-        pairs["t"].append(time_of(readings, signal))
-        pairs["ratio"].append(ratio)
-        pairs["T_probe"].append(T)
-        values = {"ratio": (ratio, ""), "T_probe": (T, "degC")}
-        yield Msg("read", Readout.reuse(readouts, "thermometry", values, clock=oa.clock))
-        yield Msg("save")
-        return reference
+        disc = (probe_position, roi_radius)
+        return (yield from _calibration_step(oa, thermo, signal, disc, pairs, readouts, reference))
 
     def body():
         yield from read_step([thermo], stream="baseline")
         yield from configure_oa(oa, [wavelength], n_avg)
         reference = yield from step(None)
         if amf is not None:
-            yield from set_and_wait(amf.field, 0.0)
-            yield from set_and_wait(amf.frequency, frequency)
-            yield from set_and_wait(amf.field, field)
-            yield from set_and_wait(amf.output, 1)
+            yield from _start_open_loop_heating(amf, frequency, field)
         t_end = pairs["t"][0] + duration
         while pairs["t"][-1] < t_end - 1e-6:
             yield Msg("sleep", None, period)

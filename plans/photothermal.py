@@ -164,6 +164,91 @@ def _check_ptt_args(duration, irradiance, target, hold, period, guard) -> None:
         raise ConfigError(f"guard must be {{channel, target}}, got {guard!r}")
 
 
+def _ptt_max_power(laser, limits, channel, irradiance, target, max_irradiance) -> float:
+    """Check the limits (nothing is sent on a violation): the laser power, W, at the full
+    power fraction (the open loop's ``irradiance``, or the closed loop's cap)."""
+    area = laser.spot_area_cm2
+    if irradiance is not None:
+        laser.limits.check_laser(irradiance * area, area, where=laser.name)
+        return irradiance * area
+    limits.check_temperature(channel, target)
+    cap = laser.limits.max_laser_power_W(area)
+    p_max = cap if max_irradiance is None else min(cap, max_irradiance * area)
+    laser.limits.check_laser(p_max, area, where=laser.name)
+    return p_max
+
+
+def _ptt_controller(thermo, limits, target, guard, g: dict):
+    """The power fraction's controller: constant (open loop) or PID on ``target``, under
+    the ``guard`` probe's override when given (its target checked first)."""
+    if target is None:
+        pid = ConstantOutput(1.0)  # open loop: the requested irradiance throughout
+    else:
+        pid = PID(g["kp"], g["ki"], g.get("kd", 0.0), target, output_limits=(0.0, 1.0))
+    if guard is not None:
+        limits.check_temperature(guard["channel"], guard["target"])
+        guard_signal = role_signal(thermo, guard["channel"])
+        pid = _GuardedOutput(pid, guard_signal, guard["target"], g["kp"], g["ki"])
+    return pid
+
+
+def _observer(doses: _ProbeDoses, guarded: _GuardedOutput | None):
+    """The loop's ``observe``: every probe's dose, and the guard probe when guarded."""
+
+    def observe(readings):
+        doses.observe(readings)
+        if guarded is not None:
+            guarded.observe(readings)
+
+    return observe
+
+
+def _power_control(laser, p_max: float):
+    """The loop's ``command_for`` (power fraction to W) and ``apply`` (sets the power,
+    never above ``p_max`` W)."""
+
+    def command_for(u: float) -> float:
+        return u * p_max
+
+    def apply(power_W: float):
+        yield from set_and_wait(laser.power, min(power_W, p_max))
+
+    return command_for, apply
+
+
+def _ptt_metadata(laser, plan_args: dict, md: dict | None) -> dict:
+    """The therapy run's start metadata: arguments, mode, laser and its spot."""
+    target = plan_args["target"]
+    metadata = {
+        "plan_name": "photothermal_therapy",
+        "plan_args": plan_args,
+        "mode": "open_loop" if target is None else "closed_loop",
+        "control_channel": plan_args["channel"],
+        "wavelength_nm": laser.wavelength_nm,
+        "spot_area_cm2": laser.spot_area_cm2,
+        "skin_mpe_W_cm2": laser.mpe_W_cm2,
+        **(md or {}),
+    }
+    if target is not None:
+        metadata["target_C"] = target
+    return metadata
+
+
+def _ptt_values(laser, summary, irradiance_max: float, doses, guarded) -> dict:
+    """The therapy's ``analysis`` values (the loop summary, the irradiance cap, every
+    probe's dose, the guard's record when ``guarded``); also notes doses in ``summary``."""
+    values = summary.values("W")
+    values["irradiance_max_W_cm2"] = (irradiance_max, "W/cm^2")
+    values["skin_mpe_W_cm2"] = (laser.mpe_W_cm2, "W/cm^2")
+    values.update(doses.values())
+    if guarded is not None:
+        values["guard_limited_s"] = (guarded.limited_s, "s")
+        values["guard_T_max_C"] = (guarded.T_guard_max, "degC")
+    summary.probe_cem43_min = {k: a.value_min for k, a in doses.acc.items()}
+    summary.guard_limited_s = guarded.limited_s if guarded is not None else 0.0
+    return values
+
+
 def photothermal_therapy(
     laser: Laser,
     thermo: FiberOpticThermometer,
@@ -183,7 +268,9 @@ def photothermal_therapy(
     """Laser on for ``duration`` s at a fixed ``irradiance`` (W/cm^2, open loop), or
     holding ``channel`` at ``target`` (C) by driving the laser power under PID (closed
     loop, power up to ``max_irradiance`` W/cm^2 or the bench's cap) for ``duration`` s, or
-    for ``hold`` s at target (``duration`` then caps the treatment).
+    for ``hold`` s at target (``duration`` then caps the treatment).  ``period`` s between
+    control steps; ``ramp_rate`` C/min for the closed loop's setpoint from the starting
+    temperature (None: a step).
 
     ``guard``: ``{channel, target}`` of a second probe (e.g. the skin) whose own PID
     limits the power as that probe approaches its target.  Every probe's CEM43 and
@@ -192,64 +279,29 @@ def photothermal_therapy(
     _check_ptt_args(duration, irradiance, target, hold, period, guard)
     area = laser.spot_area_cm2
     limits = getattr(thermo, "limits", None) or laser.limits
-    if irradiance is not None:
-        laser.limits.check_laser(irradiance * area, area, where=laser.name)
-        p_max = irradiance * area
-    else:
-        limits.check_temperature(channel, target)
-        cap = laser.limits.max_laser_power_W(area)
-        p_max = cap if max_irradiance is None else min(cap, max_irradiance * area)
-        laser.limits.check_laser(p_max, area, where=laser.name)
+    p_max = _ptt_max_power(laser, limits, channel, irradiance, target, max_irradiance)
     signal = role_signal(thermo, channel)
     g = {**DEFAULT_PTT_GAINS, **(gains or {})}
-    if target is None:
-        pid = ConstantOutput(1.0)  # open loop: the requested irradiance throughout
-    else:
-        pid = PID(g["kp"], g["ki"], g.get("kd", 0.0), target, output_limits=(0.0, 1.0))
     settings = _ptt_settings(duration, target, hold, period, ramp_rate)
-    if guard is not None:
-        limits.check_temperature(guard["channel"], guard["target"])
-        guard_signal = role_signal(thermo, guard["channel"])
-        pid = _GuardedOutput(pid, guard_signal, guard["target"], g["kp"], g["ki"])
+    pid = _ptt_controller(thermo, limits, target, guard, g)
+    guarded = pid if guard is not None else None
     doses = _ProbeDoses(thermo)
-
-    def observe(readings):
-        doses.observe(readings)
-        if guard is not None:
-            pid.observe(readings)
-
     state = PlanState(clock=laser.clock, command_units="W", name="control")
     summary = LoopSummary()
-
-    def command_for(u: float) -> float:
-        return u * p_max
-
-    def apply(power_W: float):
-        yield from set_and_wait(laser.power, min(power_W, p_max))
-
-    metadata = {
-        "plan_name": "photothermal_therapy",
-        "plan_args": {
-            "duration": duration,
-            "irradiance": irradiance,
-            "target": target,
-            "hold": hold,
-            "channel": channel,
-            "guard": dict(guard or {}),
-            "max_irradiance": max_irradiance,
-            "period": period,
-            "ramp_rate": ramp_rate,
-            "gains": g,
-        },
-        "mode": "open_loop" if target is None else "closed_loop",
-        "control_channel": channel,
-        "wavelength_nm": laser.wavelength_nm,
-        "spot_area_cm2": area,
-        "skin_mpe_W_cm2": laser.mpe_W_cm2,
-        **(md or {}),
+    command_for, apply = _power_control(laser, p_max)
+    plan_args = {
+        "duration": duration,
+        "irradiance": irradiance,
+        "target": target,
+        "hold": hold,
+        "channel": channel,
+        "guard": dict(guard or {}),
+        "max_irradiance": max_irradiance,
+        "period": period,
+        "ramp_rate": ramp_rate,
+        "gains": g,
     }
-    if target is not None:
-        metadata["target_C"] = target
+    metadata = _ptt_metadata(laser, plan_args, md)
 
     def body():
         yield from read_step([thermo], stream="baseline")
@@ -266,18 +318,10 @@ def photothermal_therapy(
             apply=apply,
             ensure_on=_ensure_emission(laser),
             summary=summary,
-            observe=observe,
+            observe=_observer(doses, guarded),
         )
         yield from switch_off(laser)
-        values = summary.values("W")
-        values["irradiance_max_W_cm2"] = (p_max / area, "W/cm^2")
-        values["skin_mpe_W_cm2"] = (laser.mpe_W_cm2, "W/cm^2")
-        values.update(doses.values())
-        if guard is not None:
-            values["guard_limited_s"] = (pid.limited_s, "s")
-            values["guard_T_max_C"] = (pid.T_guard_max, "degC")
-        summary.probe_cem43_min = {k: a.value_min for k, a in doses.acc.items()}
-        summary.guard_limited_s = pid.limited_s if guard is not None else 0.0
+        values = _ptt_values(laser, summary, p_max / area, doses, guarded)
         yield from save_results(Results("photothermal", values, clock=laser.clock))
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
@@ -305,26 +349,21 @@ def photothermal_conversion(
     inputs: dict | None = None,
     md: dict | None = None,
 ):
-    """Photothermal conversion efficiency (Roper): laser at ``power`` W for ``heat_time``
-    s (to a plateau), laser off, record cooling for ``cool_time`` s; eta +/- its budget
-    from the cooling time constant, stored in the ``analysis`` stream.
+    """Photothermal conversion efficiency (Roper): ``baseline`` s with the laser off, laser
+    at ``power`` W for ``heat_time`` s (to a plateau), laser off, record cooling for
+    ``cool_time`` s (a reading every ``period`` s); eta +/- its budget from the cooling
+    time constant, stored in the ``analysis`` stream.
 
-    ``sample``: ``heat_capacity_J_per_K`` or ``components``; ``absorbance`` (base 10) of
-    the sample at the laser wavelength.  The solvent and cuvette heat: ``blank``, the
-    result of a ``solvent_only`` run of the solvent in the same cuvette
-    (``{delta_T_C, delta_T_std_C, power_W}``, Roper's method), or ``q_dis`` +/-
+    ``sample``: ``heat_capacity_J_per_K`` or ``components``; ``absorbance`` (dimensionless,
+    base 10) of the sample at the laser wavelength.  The solvent and cuvette heat:
+    ``blank``, the result of a ``solvent_only`` run of the solvent in the same cuvette
+    (``{delta_T_C, delta_T_std_C, power_W}``, Roper's method), or ``q_dis`` W +/-
     ``q_dis_std`` W.  ``storage_correction`` adds C dT/dt at laser-off (always reported;
     warned about when heating did not reach a plateau).  ``inputs``: uncertainties
     ``power_rel`` (0.03), ``heat_capacity_rel`` (0.01), ``absorbance_std`` (0.01).
     ``solvent_only=True`` measures a blank: plateau rise and its uncertainty, no eta.
     """
-    for name, value in (("heat_time", heat_time), ("cool_time", cool_time)):
-        if not value > 0:
-            raise ConfigError(f"{name} must be > 0 s, got {value!r}")
-    if not solvent_only and not (absorbance is not None and absorbance > 0):
-        raise ConfigError(f"absorbance must be > 0, got {absorbance!r}")
-    if not period > 0:
-        raise ConfigError(f"period must be > 0 s, got {period!r}")
+    _check_pce_args(heat_time, cool_time, absorbance, period, solvent_only)
     blank_result = _blank(blank, q_dis)
     pce_inputs = _pce_inputs(inputs)
     C = heat_capacity_from_sample(sample)
@@ -333,87 +372,113 @@ def photothermal_conversion(
     state = PlanState(clock=laser.clock, command_units="W", name="control")
     series: list[tuple[float, float]] = []
     marks: dict = {}
+    plan_args = {
+        "power": power,
+        "heat_time": heat_time,
+        "cool_time": cool_time,
+        "absorbance": absorbance,
+        "channel": channel,
+        "baseline": baseline,
+        "period": period,
+        "q_dis": q_dis,
+        "q_dis_std": q_dis_std,
+        "blank": dict(blank or {}),
+        "solvent_only": solvent_only,
+        "storage_correction": storage_correction,
+        "inputs": dict(inputs or {}),
+    }
     metadata = {
         "plan_name": "photothermal_conversion",
-        "plan_args": {
-            "power": power,
-            "heat_time": heat_time,
-            "cool_time": cool_time,
-            "absorbance": absorbance,
-            "channel": channel,
-            "baseline": baseline,
-            "period": period,
-            "q_dis": q_dis,
-            "q_dis_std": q_dis_std,
-            "blank": dict(blank or {}),
-            "solvent_only": solvent_only,
-            "storage_correction": storage_correction,
-            "inputs": dict(inputs or {}),
-        },
+        "plan_args": plan_args,
         "sample": dict(sample),
         "heat_capacity_J_per_K": C,
         "wavelength_nm": laser.wavelength_nm,
         **(md or {}),
     }
-    objs = [thermo, laser, state]
-
-    def analyse():
-        t = np.array([p[0] for p in series])
-        T = np.array([p[1] for p in series])
-        if solvent_only:
-            r = solvent_blank(t, T, laser_off_s=marks["off"], laser_on_s=marks["on"], power_W=power)
-            marks["result"] = r
-            return Results("pce_blank", _blank_values(r), clock=laser.clock)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            result = photothermal_efficiency(
-                t,
-                T,
-                laser_off_s=marks["off"],
-                laser_on_s=marks["on"],
-                power_W=power,
-                absorbance=absorbance,
-                heat_capacity_J_per_K=C,
-                q_dis_W=0.0 if blank_result else q_dis,
-                q_dis_std_W=0.0 if blank_result else q_dis_std,
-                blank=blank_result,
-                inputs=pce_inputs,
-                storage_correction=storage_correction,
-            )
-        marks["result"] = result
-        note = "; ".join(str(w.message) for w in caught)
-        return Results("pce", _pce_values(result, note), clock=laser.clock)
+    phases = {"baseline": baseline or period, "heat": heat_time, "cool": cool_time}
 
     def body():
         yield from read_step([thermo], stream="baseline")
-        state.record(setpoint=math.nan, command=0.0)
-        yield from record_phase(
-            objs,
-            state,
-            signal,
-            duration_s=baseline or period,
-            period_s=period,
-            phase="baseline",
-            series=series,
-        )
-        yield from set_and_wait(laser.power, power)
-        yield from set_and_wait(laser.emission, 1)
-        marks["on"] = laser.clock.now()
-        state.record(command=power)
-        yield from record_phase(
-            objs, state, signal, duration_s=heat_time, period_s=period, phase="heat", series=series
-        )
-        yield from switch_off(laser)
-        marks["off"] = laser.clock.now()
-        state.record(command=0.0)
-        yield from record_phase(
-            objs, state, signal, duration_s=cool_time, period_s=period, phase="cool", series=series
-        )
-        yield from save_results(analyse())
+        yield from _pce_phases(laser, thermo, state, signal, power, phases, period, series, marks)
+        results = _analyse_pce(series, marks, plan_args, C, blank_result, pce_inputs, laser.clock)
+        yield from save_results(results)
 
     plan = bpp.finalize_wrapper(body(), switch_off(laser))
     plan = bpp.stage_wrapper(plan, [thermo, laser])
     return with_result(bpp.run_wrapper(plan, md=metadata), lambda: marks.get("result"))
+
+
+def _check_pce_args(heat_time, cool_time, absorbance, period, solvent_only) -> None:
+    for name, value in (("heat_time", heat_time), ("cool_time", cool_time)):
+        if not value > 0:
+            raise ConfigError(f"{name} must be > 0 s, got {value!r}")
+    if not solvent_only and not (absorbance is not None and absorbance > 0):
+        raise ConfigError(f"absorbance must be > 0, got {absorbance!r}")
+    if not period > 0:
+        raise ConfigError(f"period must be > 0 s, got {period!r}")
+
+
+def _pce_phases(laser, thermo, state, signal, power, phases: dict, period, series, marks):
+    """Baseline with the laser off, laser on at ``power`` W for the heating, laser off for
+    the cooling (durations s in ``phases``); keeps (t, T) in ``series`` and the laser
+    on/off times in ``marks``."""
+    objs = [thermo, laser, state]
+
+    def phase(name: str):
+        yield from record_phase(
+            objs, state, signal, duration_s=phases[name], period_s=period, phase=name, series=series
+        )
+
+    state.record(setpoint=math.nan, command=0.0)
+    yield from phase("baseline")
+    yield from set_and_wait(laser.power, power)
+    yield from set_and_wait(laser.emission, 1)
+    marks["on"] = laser.clock.now()
+    state.record(command=power)
+    yield from phase("heat")
+    yield from switch_off(laser)
+    marks["off"] = laser.clock.now()
+    state.record(command=0.0)
+    yield from phase("cool")
+
+
+def _analyse_pce(series, marks: dict, args: dict, C: float, blank_result, pce_inputs, clock):
+    """The ``analysis`` of a PCE run from the recorded (t, T) ``series``, the laser on/off
+    times in ``marks`` and the run's ``plan_args`` ``args``: the blank's plateau rise with
+    ``solvent_only``, else eta; the result is kept in ``marks``."""
+    t = np.array([p[0] for p in series])
+    T = np.array([p[1] for p in series])
+    if args["solvent_only"]:
+        r = solvent_blank(
+            t, T, laser_off_s=marks["off"], laser_on_s=marks["on"], power_W=args["power"]
+        )
+        marks["result"] = r
+        return Results("pce_blank", _blank_values(r), clock=clock)
+    result, note = _efficiency(t, T, marks, args, C, blank_result, pce_inputs)
+    marks["result"] = result
+    return Results("pce", _pce_values(result, note), clock=clock)
+
+
+def _efficiency(t, T, marks: dict, args: dict, C: float, blank_result, pce_inputs):
+    """eta from the recorded (t, T) and the laser on/off times in ``marks``, with the run's
+    ``plan_args`` ``args``; the result and the RuntimeWarnings raised, joined."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = photothermal_efficiency(
+            t,
+            T,
+            laser_off_s=marks["off"],
+            laser_on_s=marks["on"],
+            power_W=args["power"],
+            absorbance=args["absorbance"],
+            heat_capacity_J_per_K=C,
+            q_dis_W=0.0 if blank_result else args["q_dis"],
+            q_dis_std_W=0.0 if blank_result else args["q_dis_std"],
+            blank=blank_result,
+            inputs=pce_inputs,
+            storage_correction=args["storage_correction"],
+        )
+    return result, "; ".join(str(w.message) for w in caught)
 
 
 def _blank(blank: dict | None, q_dis: float) -> BlankResult | None:
