@@ -12,36 +12,7 @@ from labctl.core.errors import ConfigError
 from labctl.simulators.instruments.neoptix_reflex import NeoptixReflexEmulator
 from labctl.simulators.physics.probes import FiberProbe
 from labctl.simulators.physics.world import SimWorld
-
-
-class TableSample:
-    """Sample whose temperatures the test sets (SampleModel protocol); the tumor
-    temperature can ramp at ``rate_C_s``."""
-
-    def __init__(self, **temperatures: float) -> None:
-        self.t_s = 0.0
-        self.T = dict(temperatures)
-        self.rate_C_s = 0.0
-
-    @property
-    def positions(self) -> tuple[str, ...]:
-        return tuple(self.T)
-
-    def advance(self, dt_s: float) -> None:
-        self.t_s += dt_s
-        self.T["tumor"] += self.rate_C_s * dt_s
-
-    def set_amf(self, frequency_Hz: float, field_A_m: float) -> None:
-        pass
-
-    def set_laser(self, power_W: float, wavelength_nm: float, spot_area_cm2: float) -> None:
-        pass
-
-    def temperature(self, position: str) -> float:
-        return self.T[position]
-
-    def truth(self) -> dict:
-        return {}
+from labctl.testing import TableSample
 
 
 @pytest.fixture
