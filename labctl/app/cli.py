@@ -232,6 +232,13 @@ def _add_view_option(p) -> None:
     )
 
 
+def _add_twin_options(p, *, sim_help: str, speed_help: str) -> None:
+    """``--sim``, ``--speed`` and ``--data-dir``: the simulated twin, its clock, the stores."""
+    p.add_argument("--sim", action="store_true", help=sim_help)
+    p.add_argument("--speed", type=float, default=None, help=speed_help)
+    p.add_argument("--data-dir", default=None, help="where run stores go (default: bench's)")
+
+
 def _add_run_parser(sub) -> None:
     """``labctl run``."""
     run = sub.add_parser(
@@ -244,18 +251,11 @@ def _add_run_parser(sub) -> None:
     )
     run.add_argument("protocol", help="protocol file (YAML)")
     run.add_argument("--bench", help="bench file (default: the protocol's 'bench:')")
-    run.add_argument(
-        "--sim",
-        action="store_true",
-        help="run on the bench's simulated twin (lockstep clock unless --speed)",
+    _add_twin_options(
+        run,
+        sim_help="run on the bench's simulated twin (lockstep clock unless --speed)",
+        speed_help="with --sim: realtime clock at this many virtual s per wall s",
     )
-    run.add_argument(
-        "--speed",
-        type=float,
-        default=None,
-        help="with --sim: realtime clock at this many virtual s per wall s",
-    )
-    run.add_argument("--data-dir", default=None, help="where run stores go (default: bench's)")
     run.add_argument(
         "--quiet", action="store_true", help="print only one result line per run (for automation)"
     )
@@ -285,14 +285,11 @@ def _add_shell_parser(sub) -> None:
         "you type.  Outputs are switched off on exit.",
     )
     shell.add_argument("--bench", required=True, help="bench file (YAML)")
-    shell.add_argument("--sim", action="store_true", help="use the bench's simulated twin")
-    shell.add_argument(
-        "--speed",
-        type=float,
-        default=None,
-        help="with --sim: virtual seconds per wall second (default: bench's)",
+    _add_twin_options(
+        shell,
+        sim_help="use the bench's simulated twin",
+        speed_help="with --sim: virtual seconds per wall second (default: bench's)",
     )
-    shell.add_argument("--data-dir", default=None, help="where run stores go (default: bench's)")
     shell.set_defaults(func=_cmd_shell)
 
 
